@@ -1,0 +1,83 @@
+# Two commands a user needs: `make demo` and `make test`. Everything else is set up on the way.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Everything Ansible writes stays inside the project, never in the user's home.
+export ANSIBLE_HOME := $(CURDIR)/.ansible
+COLLECTIONS_ROOT := $(CURDIR)/.cache/collections
+COLLECTION_DIR := $(COLLECTIONS_ROOT)/ansible_collections/golden_image/linode
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_ROOT)
+export ANSIBLE_REMOTE_TMP := $(CURDIR)/.ansible/tmp
+# ansible-test keeps its virtualenvs and its pip bootstrap under ~/.ansible/test: give it a home here.
+ANSIBLE_TEST_HOME := $(CURDIR)/.cache/ansible-test-home
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: help venv collection demo sanity lint units emulator-tests integration test clean
+
+help:
+	@echo "make demo   capture images of an emulated fleet, offline, in under a minute"
+	@echo "make test   run every test (sanity, lint, unit, emulator, integration)"
+	@echo "make clean  remove the virtualenv, caches and test output"
+
+$(STAMP): requirements-dev.txt requirements.txt emulator/pyproject.toml $(shell find emulator/src -name '*.py' 2>/dev/null)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps ./emulator
+	@touch $@
+
+venv: $(STAMP)
+
+# ansible-test and ansible-playbook want the collection at ansible_collections/<namespace>/<name>.
+# A copy of the files git knows (tracked, or new and not ignored) keeps it exact; the emulator is
+# its own package and not part of the collection (galaxy.yml leaves it out of the tarball too).
+collection: $(STAMP)
+	@rm -rf $(COLLECTION_DIR) && mkdir -p $(COLLECTION_DIR)
+	@git ls-files -z --cached --others --exclude-standard --deduplicate -- . ':!:emulator' \
+	  | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(COLLECTION_DIR)
+	@# ansible-test lists content with git; without a repository of its own it would find ours,
+	@# where .cache is ignored, and see no files at all.
+	@git -C $(COLLECTION_DIR) init --quiet
+
+# The demo: the emulator serves demo/fleet.yml over HTTPS and the modules capture it.
+demo: collection
+	$(BIN)/python tests/utils/with_emulator.py --fleet demo/fleet.yml --speed 20 --linode-env -- \
+	  $(BIN)/ansible-playbook -i demo/inventory.yml demo/capture.yml
+
+# ansible-test would download get-pip.py from an Ansible CI host; seed its cache with an
+# ensurepip-based bootstrap so sanity runs offline.
+sanity: collection
+	@pip_version=$$($(BIN)/python -c 'from types import SimpleNamespace as N; from ansible_test._internal.python_requirements import get_venv_packages as g; print(g(N(version="3.11"))["pip"])'); \
+	  mkdir -p $(ANSIBLE_TEST_HOME)/.ansible/test/cache; \
+	  cp tests/utils/pip_bootstrap_offline.py $(ANSIBLE_TEST_HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	cd $(COLLECTION_DIR) && HOME=$(ANSIBLE_TEST_HOME) $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+	@if compgen -G "tests/sanity/ignore-*.txt" >/dev/null && grep -qv '^\s*\(#\|$$\)' tests/sanity/ignore-*.txt; then \
+	  echo "tests/sanity/ignore-*.txt must stay empty"; exit 1; fi
+
+lint: $(STAMP)
+	$(BIN)/ansible-lint --profile production
+
+units: collection
+	cd $(COLLECTION_DIR) && $(PYTEST) -q -p no:cacheprovider tests/unit
+
+emulator-tests: $(STAMP)
+	$(PYTEST) -q -rs -p no:cacheprovider -n 2 tests/emulator
+
+# The integration targets run against a real emulator over HTTPS; its start line becomes
+# ansible-test's integration_config.yml (emulator_url, emulator_api_url, emulator_ca_file, emulator_token).
+INTEGRATION_FLEET := tests/integration/targets/setup_emulator/files/fleet.yml
+integration: collection
+	cd $(COLLECTION_DIR) && $(BIN)/python tests/utils/with_emulator.py --fleet $(INTEGRATION_FLEET) --speed 100 \
+	  --config tests/integration/integration_config.yml -- \
+	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_ARGS)
+
+test: sanity lint units emulator-tests integration
+
+clean:
+	rm -rf $(VENV) .cache .ansible tests/output

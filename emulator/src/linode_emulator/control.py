@@ -1,0 +1,80 @@
+"""The control API under ``/__emulator__`` (no token; not part of Linode's API).
+
+Other tools depend on these exact shapes:
+
+* ``GET /__emulator__/requests`` -> ``{"requests": [{"method", "path", "query", "status", "time"}, ...]}``
+  (every API request so far, in arrival order; ``status`` 0 = no answer was sent)
+* ``GET /__emulator__/state`` -> ``{"linodes": [...], "images": [...], "events": [...]}``
+  in the API's object shapes; disks and configs inside each linode, disks with ``used_mb``;
+  private images only
+* ``POST /__emulator__/faults`` ``{"rules": [...]}`` -> ``{"rules": [every active rule]}``
+* ``GET /__emulator__/faults`` -> ``{"rules": [...]}``
+* ``DELETE /__emulator__/faults`` -> ``{}``
+* ``POST /__emulator__/reset`` -> ``{}``
+
+Requests to the control API are not logged, rate limited or faulted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from . import shapes
+from .faults import FaultRuleError
+from .http_types import Request, Response
+
+if TYPE_CHECKING:
+    from .app import Emulator
+
+
+def _error(status: int, reason: str) -> Response:
+    return Response(status, {"errors": [{"reason": reason}]})
+
+
+class Control:
+    def __init__(self, emulator: "Emulator") -> None:
+        self.emulator = emulator
+
+    def handle(self, request: Request) -> Response:
+        action = request.path[len("/__emulator__") :].strip("/")
+        method = request.method
+        if action == "requests" and method == "GET":
+            return Response(200, {"requests": self.emulator.requests.snapshot()})
+        if action == "state" and method == "GET":
+            return Response(200, self.state())
+        if action == "faults" and method == "POST":
+            return self.add_faults(request)
+        if action == "faults" and method == "GET":
+            return Response(200, {"rules": self.emulator.faults.describe()})
+        if action == "faults" and method == "DELETE":
+            self.emulator.faults.clear()
+            return Response(200, {})
+        if action == "reset" and method == "POST":
+            self.emulator.reset()
+            return Response(200, {})
+        if action in ("requests", "state", "faults", "reset"):
+            return _error(405, "Method Not Allowed")
+        return _error(404, "Not found")
+
+    def state(self) -> dict[str, Any]:
+        state = self.emulator.state
+        with state.transaction() as now:
+            return {
+                "linodes": [shapes.render_linode_state(state.linodes[i]) for i in sorted(state.linodes)],
+                "images": [shapes.render_image(i) for i in sorted(state.images.values(), key=lambda i: i.number)],
+                "events": [shapes.render_event(e, now) for e in state.events],
+            }
+
+    def add_faults(self, request: Request) -> Response:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return _error(400, "Invalid JSON")
+        if not isinstance(body, dict) or "rules" not in body:
+            return _error(400, 'Body must be {"rules": [...]}')
+        try:
+            rules = self.emulator.faults.add(body["rules"])
+        except FaultRuleError as exc:
+            return _error(400, str(exc))
+        return Response(200, {"rules": rules})

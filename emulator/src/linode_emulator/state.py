@@ -1,0 +1,667 @@
+"""The state model: linodes with disks and configs, images, events and jobs.
+
+Nothing here runs on its own. Long operations (shutdown, boot, reboot,
+capture, replication) are *jobs*: they register timers at the real times
+their steps are due, and :meth:`State.advance` fires every timer that is due
+whenever anybody looks at the state. So a client that polls sees the same
+progression as on Linode, a test can drive everything with a
+:class:`~linode_emulator.clock.FakeClock`, and no thread has to spin. (The
+server adds one sleeping thread that calls :meth:`State.advance` at the next
+deadline, so power hooks run on time even when nobody polls.)
+
+All access goes through one re-entrant lock: the emulator is small, and one
+lock makes every request see a consistent account.
+
+Objects here are plain Python; :mod:`linode_emulator.shapes` turns them into
+the API's JSON shapes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import itertools
+import logging
+import subprocess
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from .clock import Clock, parse_time
+from .errors import bad_request, linode_busy, not_found
+from .fleet import IMAGE_ID_PATTERN, Fleet, LinodeSpec, PowerHooks
+
+log = logging.getLogger("linode_emulator.state")
+
+FIRST_IMAGE_NUMBER = 100000
+UNCAPTURABLE_FILESYSTEMS = ("raw", "swap", "initrd")
+HOOK_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Disk:
+    id: int
+    linode_id: int
+    label: str
+    filesystem: str
+    size: int
+    used_mb: int
+    status: str
+    created: float
+    updated: float
+
+
+@dataclass
+class Config:
+    id: int
+    linode_id: int
+    label: str
+    root_device: str
+    devices: dict[str, int]
+    created: float
+    updated: float
+
+
+@dataclass
+class Job:
+    """Something that keeps a linode busy until ``ends``."""
+
+    kind: str
+    linode_id: int | None
+    started: float
+    ends: float
+    event: "Event | None" = None
+    cancelled: bool = False
+
+
+@dataclass
+class Linode:
+    id: int
+    label: str
+    region: str
+    type: str
+    status: str
+    tags: list[str]
+    created: float
+    updated: float
+    ipv4: str
+    ipv6: str
+    host_uuid: str
+    disks: dict[int, Disk]
+    configs: dict[int, Config]
+    hooks: PowerHooks
+    last_booted_config_id: int | None = None
+    job: Job | None = None
+
+
+@dataclass
+class ImageRegion:
+    region: str
+    status: str
+
+
+@dataclass
+class Image:
+    number: int
+    label: str
+    description: str | None
+    tags: list[str]
+    status: str
+    size: int
+    created: float
+    updated: float
+    created_by: str
+    capabilities: list[str]
+    regions: list[ImageRegion]
+    type: str = "manual"
+    expiry: str | None = None
+    total_size: int | None = None  # pre-existing images may pin it; else derived
+    job: Job | None = None
+
+    @property
+    def id(self) -> str:
+        return f"private/{self.number}"
+
+
+@dataclass
+class Event:
+    id: int
+    action: str
+    entity: dict[str, Any]
+    secondary_entity: dict[str, Any] | None
+    created: float
+    username: str
+    status: str  # started | finished | failed | notification
+    # Planned real start/end; progress is interpolated between them.
+    starts: float
+    ends: float
+    finished_at: float | None = None
+    final_percent: int | None = None
+    message: str | None = None
+
+
+@dataclass(order=True)
+class _Timer:
+    at: float
+    seq: int
+    action: Callable[[float], None] = field(compare=False)
+
+
+def linode_entity(linode: Linode) -> dict[str, Any]:
+    return {"id": linode.id, "label": linode.label, "type": "linode", "url": f"/v4/linode/instances/{linode.id}"}
+
+
+def image_entity_secondary(image: Image) -> dict[str, Any]:
+    # The spec types secondary_entity.id as a string, which fits "private/N".
+    return {"id": image.id, "label": image.label, "type": "image", "url": f"/v4/images/{image.id}"}
+
+
+def config_entity_secondary(linode: Linode, config: Config) -> dict[str, Any]:
+    return {
+        "id": str(config.id),
+        "label": config.label,
+        "type": "linode_config",
+        "url": f"/v4/linode/instances/{linode.id}/configs/{config.id}",
+    }
+
+
+class State:
+    """The emulated account. Build it from a fleet; :meth:`reset` rebuilds it."""
+
+    def __init__(self, fleet: Fleet, clock: Clock) -> None:
+        self.fleet = fleet
+        self.clock = clock
+        self.lock = threading.RLock()
+        # Notified when a timer is added, so the server's ticker can re-plan its sleep.
+        self.timers_changed = threading.Condition(self.lock)
+        self._load(fleet)
+
+    # ------------------------------------------------------------------ setup
+
+    def _load(self, fleet: Fleet) -> None:
+        now = self.clock.now()
+        self.linodes: dict[int, Linode] = {}
+        self.images: dict[int, Image] = {}
+        self.events: list[Event] = []
+        self._timers: list[_Timer] = []
+        self._timer_seq = itertools.count()
+        self._event_ids = itertools.count(1)
+        for index, spec in enumerate(fleet.linodes):
+            self.linodes[spec.id] = self._build_linode(spec, index, now)
+        for raw in fleet.images:
+            image = self._build_image(raw, now)
+            self.images[image.number] = image
+        self._next_image_number = max([FIRST_IMAGE_NUMBER, *(n + 1 for n in self.images)])
+
+    def _build_linode(self, spec: LinodeSpec, index: int, now: float) -> Linode:
+        created = now - 86400 * 30  # a month-old fleet, so "created" is plausible
+        disks = {
+            d.id: Disk(d.id, spec.id, d.label, d.filesystem, d.size, d.used_mb, d.status, created, created)
+            for d in spec.disks
+        }
+        configs = {
+            c.id: Config(c.id, spec.id, c.label, c.root_device, dict(c.devices), created, created)
+            for c in spec.configs
+        }
+        # Documentation address ranges (RFC 5737 / RFC 3849): never real hosts.
+        ipv4 = str(ipaddress.IPv4Address("198.51.100.0") + (index % 254) + 1) if index < 254 else str(
+            ipaddress.IPv4Address("203.0.113.0") + ((index - 254) % 254) + 1
+        )
+        return Linode(
+            id=spec.id,
+            label=spec.label,
+            region=spec.region,
+            type=spec.type,
+            status=spec.status,
+            tags=list(spec.tags),
+            created=created,
+            updated=created,
+            ipv4=ipv4,
+            ipv6=f"2001:db8::{spec.id:x}/128",
+            host_uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, f"linode-emulator-host-{spec.id}")),
+            disks=disks,
+            configs=configs,
+            hooks=spec.power_hooks,
+            last_booted_config_id=(next(iter(configs)) if spec.status == "running" and configs else None),
+        )
+
+    def _build_image(self, raw: dict[str, Any], now: float) -> Image:
+        if "id" in raw:
+            number = int(IMAGE_ID_PATTERN.match(raw["id"]).group(1))  # validated by fleet.py
+        else:
+            number = max([FIRST_IMAGE_NUMBER - 1, *self.images]) + 1
+        created = parse_time(raw["created"]) if raw.get("created") else now - 86400
+        regions = [
+            ImageRegion(r["region"], r.get("status", "available"))
+            if isinstance(r, dict)
+            else ImageRegion(str(r), "available")
+            for r in raw.get("regions", [{"region": "us-east"}])
+        ]
+        return Image(
+            number=number,
+            label=raw.get("label", f"image-{number}"),
+            description=raw.get("description"),
+            tags=list(raw.get("tags", [])),
+            status=raw.get("status", "available"),
+            size=int(raw.get("size", 1000)),
+            created=created,
+            updated=parse_time(raw["updated"]) if raw.get("updated") else created,
+            created_by=raw.get("created_by", self.fleet.tokens[0].username),
+            capabilities=list(raw.get("capabilities", [])),
+            regions=regions,
+            type=raw.get("type", "manual"),
+            expiry=raw.get("expiry"),
+            total_size=raw.get("total_size"),
+        )
+
+    def reset(self, fleet: Fleet | None = None) -> None:
+        """Back to the fleet file's state; pending jobs are dropped, hooks are not run."""
+        with self.lock:
+            if fleet is not None:
+                self.fleet = fleet
+            self._load(self.fleet)
+            self.timers_changed.notify_all()
+
+    # ------------------------------------------------------------------ time
+
+    @contextmanager
+    def transaction(self) -> Iterator[float]:
+        """Hold the lock with every due step applied; yields the current time."""
+        with self.lock:
+            yield self.advance()
+
+    def advance(self) -> float:
+        """Fire every timer due by now, in order of due time. Returns now."""
+        with self.lock:
+            now = self.clock.now()
+            while self._timers and self._timers[0].at <= now:
+                timer = heapq.heappop(self._timers)
+                # Steps get their scheduled time, not the time somebody looked,
+                # so timestamps do not depend on who polled when.
+                timer.action(timer.at)
+            return now
+
+    def next_deadline(self) -> float | None:
+        with self.lock:
+            return self._timers[0].at if self._timers else None
+
+    def _schedule(self, at: float, action: Callable[[float], None]) -> None:
+        heapq.heappush(self._timers, _Timer(at, next(self._timer_seq), action))
+        self.timers_changed.notify_all()
+
+    # ------------------------------------------------------------------ lookups
+
+    def get_linode(self, linode_id: int) -> Linode:
+        linode = self.linodes.get(linode_id)
+        if linode is None:
+            raise not_found()
+        return linode
+
+    def get_disk(self, linode_id: int, disk_id: int) -> Disk:
+        disk = self.get_linode(linode_id).disks.get(disk_id)
+        if disk is None:
+            raise not_found()
+        return disk
+
+    def get_config(self, linode_id: int, config_id: int) -> Config:
+        config = self.get_linode(linode_id).configs.get(config_id)
+        if config is None:
+            raise not_found()
+        return config
+
+    def find_disk(self, disk_id: int) -> tuple[Linode, Disk] | None:
+        for linode in self.linodes.values():
+            if disk_id in linode.disks:
+                return linode, linode.disks[disk_id]
+        return None
+
+    def get_image(self, number: int) -> Image:
+        image = self.images.get(number)
+        if image is None:
+            raise not_found()
+        return image
+
+    def get_event(self, event_id: int) -> Event:
+        for event in self.events:
+            if event.id == event_id:
+                return event
+        raise not_found()
+
+    # ------------------------------------------------------------------ events
+
+    def _new_event(
+        self,
+        action: str,
+        entity: dict[str, Any],
+        username: str,
+        starts: float,
+        ends: float,
+        secondary_entity: dict[str, Any] | None = None,
+        status: str = "started",
+    ) -> Event:
+        event = Event(
+            id=next(self._event_ids),
+            action=action,
+            entity=entity,
+            secondary_entity=secondary_entity,
+            created=starts,
+            username=username,
+            status=status,
+            starts=starts,
+            ends=ends,
+        )
+        if status != "started":
+            event.finished_at = starts
+            event.final_percent = 100
+        self.events.append(event)
+        return event
+
+    @staticmethod
+    def event_progress(event: Event, now: float) -> int:
+        """Percent complete: linear between start and planned end, 100 only when done."""
+        if event.final_percent is not None:
+            return event.final_percent
+        span = event.ends - event.starts
+        if span <= 0:
+            return 99
+        return max(0, min(99, int((now - event.starts) / span * 100)))
+
+    def _finish_event(self, event: Event, at: float, *, failed: bool = False, message: str | None = None) -> None:
+        event.finished_at = at
+        event.final_percent = self.event_progress(event, at) if failed else 100
+        event.status = "failed" if failed else "finished"
+        event.message = message
+
+    # ------------------------------------------------------------------ power
+
+    def _power_transition(self, linode: Linode, status: str, at: float, *, machine: str | None = None) -> None:
+        """The one place where a linode's power status changes.
+
+        ``status`` is what the API shows. ``machine`` says what the (emulated)
+        machine just did when that differs from ``status``: a reboot shows
+        ``rebooting`` throughout, but the machine goes ``offline`` half-way.
+        Power hooks run when the machine reaches ``offline`` or ``running``.
+        """
+        linode.status = status
+        linode.updated = at
+        reached = machine or status
+        hook = {"offline": linode.hooks.on_offline, "running": linode.hooks.on_running}.get(reached)
+        if hook:
+            self._run_hook(linode, reached, hook)
+
+    @staticmethod
+    def _run_hook(linode: Linode, reached: str, argv: tuple[str, ...]) -> None:
+        # Synchronous, under the state lock: the API must not report a state
+        # before the hook made it real. Hooks should start daemons, not be them.
+        try:
+            result = subprocess.run(list(argv), capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.error("power hook for linode %s (%s) failed: %s", linode.id, reached, exc)
+            return
+        if result.returncode != 0:
+            log.error(
+                "power hook for linode %s (%s) exited %s: %s",
+                linode.id, reached, result.returncode, result.stderr.strip()[-500:],
+            )
+        else:
+            log.info("power hook for linode %s (%s) ran: %s", linode.id, reached, " ".join(argv))
+
+    def _start_job(self, linode: Linode, kind: str, duration: float) -> Job:
+        now = self.advance()
+        job = Job(kind=kind, linode_id=linode.id, started=now, ends=now + duration)
+        linode.job = job
+        return job
+
+    def _end_job(self, linode: Linode, job: Job) -> None:
+        if linode.job is job:
+            linode.job = None
+
+    def shutdown(self, linode_id: int, username: str) -> None:
+        """running -> shutting_down -> offline. Shutting down an offline linode is a no-op."""
+        with self.transaction():
+            linode = self.get_linode(linode_id)
+            if linode.job is not None:
+                raise linode_busy()
+            if linode.status == "offline":
+                return
+            job = self._start_job(linode, "shutdown", self.clock.duration(self.fleet.timing.shutdown_s))
+            job.event = self._new_event("linode_shutdown", linode_entity(linode), username, job.started, job.ends)
+            self._power_transition(linode, "shutting_down", job.started)
+
+            def done(at: float) -> None:
+                if job.cancelled:
+                    return
+                self._power_transition(linode, "offline", at)
+                self._finish_event(job.event, at)
+                self._end_job(linode, job)
+
+            self._schedule(job.ends, done)
+
+    def _boot_config(self, linode: Linode, config_id: Any) -> Config:
+        """The config a boot uses, chosen as the spec describes."""
+        if config_id is not None:
+            if isinstance(config_id, bool) or not isinstance(config_id, int):
+                raise bad_request("config_id must be an integer", "config_id")
+            config = linode.configs.get(config_id)
+            if config is None:
+                raise bad_request("Config not found", "config_id")
+            return config
+        if not linode.configs:
+            raise bad_request("Linode has no configuration profiles to boot")
+        if len(linode.configs) == 1:
+            return next(iter(linode.configs.values()))
+        if linode.last_booted_config_id in linode.configs:
+            return linode.configs[linode.last_booted_config_id]
+        raise bad_request(
+            "Please specify a config_id; this Linode has several configs and none was booted last", "config_id"
+        )
+
+    def boot(self, linode_id: int, config_id: Any, username: str) -> None:
+        """offline -> booting -> running. Booting a running linode is a no-op."""
+        self._boot_or_reboot(linode_id, config_id, username, reboot=False)
+
+    def reboot(self, linode_id: int, config_id: Any, username: str) -> None:
+        """running -> rebooting -> running; an offline linode is simply booted that way."""
+        self._boot_or_reboot(linode_id, config_id, username, reboot=True)
+
+    def _boot_or_reboot(self, linode_id: int, config_id: Any, username: str, *, reboot: bool) -> None:
+        with self.transaction():
+            linode = self.get_linode(linode_id)
+            config = self._boot_config(linode, config_id)
+            if linode.job is not None:
+                raise linode_busy()
+            if not reboot and linode.status == "running":
+                return
+            timing = self.fleet.timing
+            was_running = linode.status == "running"
+            emulated = timing.effective_reboot_s if reboot and was_running else timing.boot_s
+            job = self._start_job(linode, "reboot" if reboot else "boot", self.clock.duration(emulated))
+            action = "linode_reboot" if reboot else "linode_boot"
+            job.event = self._new_event(
+                action, linode_entity(linode), username, job.started, job.ends,
+                secondary_entity=config_entity_secondary(linode, config),
+            )
+            self._power_transition(linode, "rebooting" if reboot else "booting", job.started)
+            if reboot and was_running and emulated > 0:
+                # The machine is down for the shutdown share of a reboot.
+                total = timing.shutdown_s + timing.boot_s
+                share = timing.shutdown_s / total if total else 0.5
+                halfway = job.started + (job.ends - job.started) * share
+
+                def machine_down(at: float) -> None:
+                    if not job.cancelled:
+                        self._power_transition(linode, "rebooting", at, machine="offline")
+
+                self._schedule(halfway, machine_down)
+
+            def done(at: float) -> None:
+                if job.cancelled:
+                    return
+                linode.last_booted_config_id = config.id
+                self._power_transition(linode, "running", at)
+                self._finish_event(job.event, at)
+                self._end_job(linode, job)
+
+            self._schedule(job.ends, done)
+
+    # ------------------------------------------------------------------ images
+
+    def private_image_count(self) -> int:
+        return len(self.images)
+
+    def capture(
+        self,
+        disk_id: int,
+        *,
+        label: str | None,
+        description: str | None,
+        tags: list[str],
+        cloud_init: bool,
+        username: str,
+    ) -> Image:
+        """``POST /images``: start a ``disk_imagize`` job and return the new image.
+
+        Validation mirrors Linode: only ext3/ext4 disks, disk must be ready, the
+        account below its image count. An image above the size limit is only
+        found out by the job, which then fails and deletes the image, exactly
+        the unhelpful way the real API behaves.
+        """
+        with self.transaction() as now:
+            found = self.find_disk(disk_id)
+            if found is None:
+                raise bad_request("Disk not found", "disk_id")
+            linode, disk = found
+            if disk.filesystem in UNCAPTURABLE_FILESYSTEMS:
+                raise bad_request(
+                    f"Cannot create an image from a {disk.filesystem} disk; only ext3 and ext4 disks can be imagized",
+                    "disk_id",
+                )
+            if disk.status != "ready":
+                raise bad_request(f"Disk is not ready (status: {disk.status})", "disk_id")
+            limit = self.fleet.account.image_count_limit
+            if self.private_image_count() >= limit:
+                raise bad_request(
+                    f"You have reached the maximum number of images for this account ({limit}); "
+                    "delete an image or contact Support to raise the limit"
+                )
+            if linode.job is not None:
+                raise linode_busy()
+
+            size_limit = self.fleet.account.image_size_limit_mb
+            used_mb = disk.used_mb  # snapshot: what the job copies
+            number = self._next_image_number
+            self._next_image_number += 1
+            image = Image(
+                number=number,
+                label=label if label is not None else disk.label,
+                description=description,
+                tags=list(tags),
+                status="creating",
+                size=0,
+                created=now,
+                updated=now,
+                created_by=username,
+                capabilities=["cloud-init"] if cloud_init else [],
+                regions=[ImageRegion(linode.region, "creating")],
+            )
+            self.images[number] = image
+            # An oversize copy stops once it passes the limit, so it fails no later than a full one.
+            duration = self.clock.duration(self.fleet.timing.capture_s(min(used_mb, size_limit)))
+            job = self._start_job(linode, "capture", duration)
+            image.job = job
+            job.event = self._new_event(
+                "disk_imagize", linode_entity(linode), username, job.started, job.ends,
+                secondary_entity=image_entity_secondary(image),
+            )
+
+            def done(at: float) -> None:
+                if job.cancelled:
+                    return
+                self._end_job(linode, job)
+                image.job = None
+                if used_mb > size_limit:
+                    # As on Linode: the event fails without a useful message and
+                    # the image vanishes, so later reads answer 404.
+                    self._finish_event(job.event, at, failed=True)
+                    self.images.pop(number, None)
+                    return
+                image.status = "available"
+                image.size = used_mb
+                image.updated = at
+                for region in image.regions:
+                    region.status = "available"
+                self._finish_event(job.event, at)
+
+            self._schedule(job.ends, done)
+            return image
+
+    def update_image(self, number: int, changes: dict[str, Any]) -> Image:
+        with self.transaction() as now:
+            image = self.get_image(number)
+            for key in ("label", "description", "tags"):
+                if key in changes:
+                    setattr(image, key, list(changes[key]) if key == "tags" else changes[key])
+            image.updated = now
+            return image
+
+    def delete_image(self, number: int, username: str) -> None:
+        """Delete an image; deleting one still being captured cancels the capture."""
+        with self.transaction() as now:
+            image = self.get_image(number)
+            job = image.job
+            if job is not None:
+                job.cancelled = True
+                linode = self.linodes.get(job.linode_id) if job.linode_id is not None else None
+                if linode is not None:
+                    self._end_job(linode, job)
+                if job.event is not None:
+                    self._finish_event(job.event, now, failed=True, message="Image deleted before the capture finished")
+            del self.images[number]
+            self._new_event(
+                "image_delete",
+                {"id": image.number, "label": image.label, "type": "image", "url": f"/v4/images/{image.id}"},
+                username, now, now, status="finished",
+            )
+
+    def replicate_image(self, number: int, regions: list[str]) -> Image:
+        """Make the image's regions exactly ``regions``.
+
+        New regions go ``pending replication`` -> ``replicating`` -> ``available``
+        over ``timing.replicate_s``; regions left out are removed at once.
+        """
+        with self.transaction() as now:
+            image = self.get_image(number)
+            if image.status != "available":
+                raise bad_request("Image must be available to be replicated")
+            unknown = [r for r in regions if r not in self.fleet.regions]
+            if unknown:
+                raise bad_request(f"Region(s) not found: {', '.join(unknown)}", "regions")
+            wanted = list(dict.fromkeys(regions))
+            current = {r.region: r for r in image.regions}
+            if not any(current.get(r) is not None and current[r].status == "available" for r in wanted):
+                raise bad_request(
+                    "At least one region where the image is available must be kept; use DELETE to remove the image",
+                    "regions",
+                )
+            kept = [current[r] for r in wanted if r in current]
+            added = [ImageRegion(r, "pending replication") for r in wanted if r not in current]
+            image.regions = kept + added
+            image.updated = now
+            duration = self.clock.duration(self.fleet.timing.replicate_s)
+            for region in added:
+                self._schedule_replication(image, region, now, duration)
+            return image
+
+    def _schedule_replication(self, image: Image, region: ImageRegion, now: float, duration: float) -> None:
+        def step(status: str) -> Callable[[float], None]:
+            def apply(at: float) -> None:
+                # The region may have been removed or the image deleted since.
+                if self.images.get(image.number) is image and region in image.regions:
+                    region.status = status
+                    image.updated = at
+            return apply
+
+        self._schedule(now + duration / 3, step("replicating"))
+        self._schedule(now + duration, step("available"))

@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) golden_image.linode contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every module of this collection shares: options, client, deadline, errors and results.
+
+A module is a short subclass of ``LinodeModuleBase`` that names its own options and implements
+``run_task()``; ``main()`` is ``Subclass.execute()``.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible_collections.golden_image.linode.plugins.module_utils.errors import (
+    LinodeError,
+    format_api_error,
+    redact,
+)
+from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
+from ansible_collections.golden_image.linode.plugins.module_utils.transport import (
+    HAS_LINODE_API4,
+    LINODE_API4_IMPORT_ERROR,
+    build_client,
+    is_api_error,
+)
+
+# The options of the ``golden_image.linode.api`` doc fragment, in one place.
+API_ARGUMENT_SPEC = dict(
+    api_token=dict(type="str", required=True, no_log=True,
+                   fallback=(env_fallback, ["LINODE_TOKEN", "LINODE_API_TOKEN"])),
+    api_url=dict(type="str", default="https://api.linode.com", fallback=(env_fallback, ["LINODE_API_URL"])),
+    api_version=dict(type="str", default="v4", choices=["v4", "v4beta"]),
+    ca_path=dict(type="path", fallback=(env_fallback, ["LINODE_CA"])),
+    request_timeout=dict(type="float", default=30.0),
+)
+# Modules that do not wait still get a deadline for their retries.
+DEFAULT_TASK_TIMEOUT_S = 300
+
+
+class LinodeModuleBase(abc.ABC):
+    """Owns the AnsibleModule, the API client, the task's deadline and the result."""
+
+    #: The module's own options, merged with API_ARGUMENT_SPEC.
+    argument_spec: dict = {}
+    #: Extra AnsibleModule keyword arguments (mutually_exclusive, required_if, ...).
+    module_kwargs: dict = {}
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+        self.deadline = Deadline(self.params.get("wait_timeout") or DEFAULT_TASK_TIMEOUT_S)
+        self.result: dict = {"changed": False}
+        self.warnings: list = []
+        self.client = None
+
+    @classmethod
+    def define_module(cls) -> AnsibleModule:
+        spec = dict(API_ARGUMENT_SPEC)
+        spec.update(cls.argument_spec)
+        return AnsibleModule(argument_spec=spec, supports_check_mode=True, **cls.module_kwargs)
+
+    @classmethod
+    def execute(cls) -> None:
+        """The whole of a module's ``main()``."""
+        cls(cls.define_module()).run()
+
+    def connect(self):
+        if not HAS_LINODE_API4:
+            self.module.fail_json(msg=missing_required_lib("linode_api4"), exception=LINODE_API4_IMPORT_ERROR)
+        if self.params["request_timeout"] <= 0:
+            self.fail("request_timeout must be a positive number of seconds", field="request_timeout")
+        self.client = build_client(
+            self.params["api_token"], self.params["api_url"], self.params["api_version"],
+            self.params["ca_path"], self.params["request_timeout"], self.deadline)
+        return self.client
+
+    def run(self) -> None:
+        try:
+            self.connect()
+            self.run_task()
+        except LinodeError as exc:
+            self.fail(str(exc), field=exc.field)
+        except Exception as exc:  # pylint: disable=broad-except
+            if is_api_error(exc):
+                self.fail(format_api_error(exc))
+            raise
+        self.exit()
+
+    @abc.abstractmethod
+    def run_task(self) -> None:
+        """The module's work; it fills ``self.result`` and raises ``LinodeError`` to fail."""
+
+    def mark_changed(self) -> None:
+        self.result["changed"] = True
+
+    def warn(self, message: str) -> None:
+        self.module.warn(message)
+
+    def _cost(self) -> dict:
+        cost = {"elapsed_s": round(self.deadline.elapsed(), 3)}
+        if self.client is not None:
+            cost["api_requests"] = self.client.session.requests_count()
+        return cost
+
+    def fail(self, message: str, field: str | None = None, **extra) -> None:
+        extra.update(self._cost())
+        if field:
+            extra["field"] = field
+        self.module.fail_json(msg=redact(message, self.params.get("api_token")), **extra)
+
+    def exit(self) -> None:
+        self.result.update(self._cost())
+        self.module.exit_json(**self.result)

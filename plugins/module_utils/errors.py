@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) golden_image.linode contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One error type for what a user must read, and one formatter for API failures.
+
+Every failure a module reports is a single readable line: never a traceback, never a header,
+so never the token.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+
+class LinodeError(Exception):
+    """A failure to report as it is: ``field`` names the option at fault, when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super(LinodeError, self).__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NoAnswer(LinodeError):
+    """A request got no answer (timeout, refused or reset connection): it may or may not have acted."""
+
+
+def describe_request(method: str, url: str) -> str:
+    """``POST /v4/images``: method and path only, never the query, headers or body."""
+    return "%s %s" % (method.upper(), urlsplit(url or "").path or "?")
+
+
+def format_api_error(error) -> str:
+    """``Linode API 400 on POST /v4/images: disk_id: <reason>`` for an ``ApiError``.
+
+    Works on anything with ``status``, ``json`` and ``response`` attributes (linode_api4's
+    ApiError), and falls back to ``str()`` for everything else.
+    """
+    status = getattr(error, "status", None)
+    response = getattr(error, "response", None)
+    if status is None:
+        return str(error)
+    request = getattr(response, "request", None)
+    body = getattr(error, "json", None) or {}
+    reasons = []
+    for item in body.get("errors", []) if isinstance(body, dict) else []:
+        if not isinstance(item, dict):
+            continue
+        reason = item.get("reason") or "no reason given"
+        reasons.append("%s: %s" % (item["field"], reason) if item.get("field") else reason)
+    if not reasons:
+        text = (getattr(response, "text", "") or "").strip()
+        reasons.append(text[:200] if text else "no details given")
+    where = describe_request(request.method, request.url) if request is not None else "a request"
+    return "Linode API %s on %s: %s" % (status, where, "; ".join(reasons))
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove a secret from text that is about to be shown, as a last line of defence."""
+    if secret and len(secret) >= 4:
+        return text.replace(secret, "********")
+    return text

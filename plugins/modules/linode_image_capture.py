@@ -1,0 +1,436 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) golden_image.linode contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: linode_image_capture
+short_description: Capture a Linode Image from an instance's disk, idempotently and duplicate-safe
+version_added: 0.1.0
+description:
+  - Captures a private Linode Image from one disk of a Linode instance, or deletes images by label.
+  - An image is identified by its O(label) together with the disk it was captured from. The module records that
+    source on the image as a tag C(source=linode:<id>,disk:<id>) and reads it back on later runs, so a rerun with the
+    same label and source changes nothing, and an interrupted run resumes by waiting for the image it already started.
+  - Checks everything it can before any write, each failure naming the option at fault. Only ext3 and ext4 disks can
+    be captured; raw disks (for example CoreOS), swap, initrd and custom filesystems are refused, as Linode documents.
+  - V(POST /images) is never sent again blindly. After an answer that leaves in doubt whether the image was created
+    (timeout, connection reset, 5xx), the module looks for the image it may have created and only captures again if
+    there is none.
+  - Waits adaptively. It reads the capture event's C(time_remaining) and C(percent_complete) and sleeps until close to
+    the expected end, so one capture costs a handful of API requests however long it takes. It stops at once when
+    the capture fails or the image vanishes, and says why that usually happens.
+author:
+  - golden_image.linode maintainers (@golden-image)
+extends_documentation_fragment:
+  - golden_image.linode.api
+attributes:
+  check_mode:
+    support: full
+    description: Runs every check a real run makes and sends no write request; C(changed) is what a real run reports.
+  diff_mode:
+    support: full
+    description: Shows the image before and after.
+options:
+  linode_id:
+    description:
+      - ID of the Linode instance whose disk is captured.
+      - One of O(linode_id) or O(linode_label) is required when O(state=present).
+    type: int
+  linode_label:
+    description:
+      - Label of the Linode instance whose disk is captured.
+    type: str
+  disk_id:
+    description:
+      - ID of the disk to capture.
+      - If neither O(disk_id) nor O(disk_label) is set, the disk mounted as the root device of the instance's
+        config profiles is captured; the task fails if the profiles boot from different disks.
+    type: int
+  disk_label:
+    description:
+      - Label of the disk to capture.
+    type: str
+  label:
+    description:
+      - Label of the image, 1-50 characters of letters, digits, spaces and C(, . ? - _ ').
+      - Defaults to the disk's label, as Linode does.
+      - Required when O(state=absent).
+    type: str
+  description:
+    description:
+      - Description of the image, up to 65000 characters. An existing image's description is updated to match.
+    type: str
+  tags:
+    description:
+      - Tags of the image, each 3-50 characters. An existing image's tags are updated to match.
+      - Tags starting with C(source=linode:) are reserved for the module's source record.
+    type: list
+    elements: str
+  cloud_init:
+    description:
+      - Whether the image supports cloud-init (metadata). Only used when the image is created.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) captures the image unless it exists.
+      - V(absent) deletes the private images with this O(label) (only those captured from the given disk when an
+        instance is given).
+    type: str
+    default: present
+    choices: [present, absent]
+  recreate:
+    description:
+      - Capture a new image even if one with this label exists, or exists from another disk.
+      - The old image is deleted only after the new one is available, so a failed capture leaves the old one.
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait until the image is available (and replicated to every region in O(replicate_regions)).
+      - With V(false) the module returns once the capture has started; a later run with V(true) resumes the wait.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds the whole task may take, retries and waits included.
+    type: int
+    default: 1800
+  require_offline:
+    description:
+      - Fail when the instance is not offline. With V(false) a running instance is captured with a warning, because a
+        running database may be captured mid-write.
+    type: bool
+    default: false
+  replicate_regions:
+    description:
+      - Regions to replicate the image to once it is available. The regions it is in already stay.
+    type: list
+    elements: str
+    default: []
+  known_images:
+    description:
+      - The account's private images as returned by M(golden_image.linode.linode_image_info) in C(images), looked up
+        once for a whole fleet.
+      - When set, the module finds existing images in this list instead of listing the account's images itself,
+        which keeps a fleet within the API's limit of 20 image listings a minute. Found images are read again one by
+        one, so their status is current.
+    type: list
+    elements: dict
+seealso:
+  - module: golden_image.linode.linode_image_info
+  - name: Capture an Image (Linode docs)
+    description: Linode's own procedure and limits for capturing images.
+    link: https://techdocs.akamai.com/cloud-computing/docs/capture-an-image
+"""
+
+EXAMPLES = r"""
+- name: Capture the root disk of web-1 as a golden image
+  golden_image.linode.linode_image_capture:
+    linode_label: web-1
+    label: web-golden
+    description: Web tier golden image
+    tags: [golden, web]
+    require_offline: true
+
+- name: Capture a disk by label, start it and come back later
+  golden_image.linode.linode_image_capture:
+    linode_id: 1001
+    disk_label: Ubuntu 24.04 Disk
+    label: web-base
+    wait: false
+
+- name: Check what would happen, without any write
+  golden_image.linode.linode_image_capture:
+    linode_id: 1001
+    disk_id: 2001
+    label: web-base
+  check_mode: true
+  diff: true
+  register: preview
+
+- name: Replace the image by a new capture, then copy it to another region
+  golden_image.linode.linode_image_capture:
+    linode_id: 1001
+    label: web-base
+    recreate: true
+    replicate_regions: [eu-west]
+
+- name: Delete the image
+  golden_image.linode.linode_image_capture:
+    label: web-base
+    state: absent
+"""
+
+RETURN = r"""
+image:
+  description: The image as the Linode API returns it; in check mode, the image a real run would create or keep.
+  returned: when O(state=present)
+  type: dict
+  sample:
+    id: private/100001
+    label: web-base
+    status: available
+    size: 2900
+    tags: [golden, "source=linode:1001,disk:2001"]
+    regions: [{region: us-east, status: available}]
+source:
+  description: Where the image comes from.
+  returned: when O(state=present)
+  type: dict
+  contains:
+    linode_id:
+      description: ID of the instance.
+      type: int
+      sample: 1001
+    linode_label:
+      description: Label of the instance.
+      type: str
+      sample: web-1
+    linode_status:
+      description: Status of the instance when the module looked.
+      type: str
+      sample: offline
+    disk_id:
+      description: ID of the captured disk.
+      type: int
+      sample: 2001
+    disk_label:
+      description: Label of the captured disk.
+      type: str
+      sample: Ubuntu 24.04 Disk
+    filesystem:
+      description: Filesystem of the captured disk.
+      type: str
+      sample: ext4
+deleted:
+  description: IDs of the images deleted, by O(state=absent) or by O(recreate).
+  returned: always
+  type: list
+  elements: str
+  sample: [private/100001]
+elapsed_s:
+  description: Seconds the task took.
+  returned: always
+  type: float
+  sample: 21.4
+api_requests:
+  description: Linode API requests the task sent, by HTTP method, and their C(total).
+  returned: always
+  type: dict
+  sample: {GET: 4, POST: 1, total: 5}
+"""
+
+from ansible_collections.golden_image.linode.plugins.module_utils import images as img
+from ansible_collections.golden_image.linode.plugins.module_utils.base import LinodeModuleBase
+from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
+from ansible_collections.golden_image.linode.plugins.module_utils.instances import (
+    check_capturable,
+    choose_disk,
+    get_instance,
+)
+from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
+    wait_for_capture,
+    wait_for_replication,
+)
+
+
+class LinodeImageCapture(LinodeModuleBase):
+    argument_spec = dict(
+        linode_id=dict(type="int"),
+        linode_label=dict(type="str"),
+        disk_id=dict(type="int"),
+        disk_label=dict(type="str"),
+        label=dict(type="str"),
+        description=dict(type="str"),
+        tags=dict(type="list", elements="str"),
+        cloud_init=dict(type="bool", default=False),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        recreate=dict(type="bool", default=False),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=1800),
+        require_offline=dict(type="bool", default=False),
+        replicate_regions=dict(type="list", elements="str", default=[]),
+        known_images=dict(type="list", elements="dict"),
+    )
+    module_kwargs = dict(
+        mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")],
+        required_if=[
+            ("state", "present", ("linode_id", "linode_label"), True),
+            ("state", "absent", ("label",)),
+        ],
+    )
+
+    def run_task(self):
+        self._validate_options()
+        self.result["deleted"] = []
+        if self.params["state"] == "absent":
+            self.delete_images()
+        else:
+            self.present_image()
+
+    def _validate_options(self):
+        """Checks that need no API request, so bad input fails before anything is sent."""
+        if self.params["wait_timeout"] <= 0:
+            raise LinodeError("wait_timeout must be a positive number of seconds", field="wait_timeout")
+        if self.params["label"] is not None:
+            img.validate_label(self.params["label"])
+        img.validate_tags(self.params["tags"] or [])
+        img.validate_description(self.params["description"])
+
+    def _get_source(self):
+        instance = get_instance(self.client, self.params["linode_id"], self.params["linode_label"])
+        disk = choose_disk(self.client, instance, self.params["disk_id"], self.params["disk_label"])
+        check_capturable(disk, "disk_label" if self.params["disk_label"] is not None else "disk_id")
+        self.result["source"] = dict(
+            linode_id=instance["id"], linode_label=instance["label"], linode_status=instance["status"],
+            disk_id=disk["id"], disk_label=disk["label"], filesystem=disk["filesystem"])
+        return instance, disk
+
+    def _image_label(self, disk):
+        if self.params["label"] is not None:
+            return self.params["label"]
+        try:
+            img.validate_label(disk["label"])
+        except LinodeError:
+            raise LinodeError("label defaults to the disk's label %r, which is not a valid image label "
+                              "(1-50 characters of letters, digits, spaces and , . ? - _ '): set label"
+                              % disk["label"], field="label")
+        return disk["label"]
+
+    def _check_power_state(self, instance):
+        if instance["status"] == "offline":
+            return
+        message = ("Linode %s (%s) is %s, not offline: a running database may be captured mid-write"
+                   % (instance["label"], instance["id"], instance["status"]))
+        if self.params["require_offline"]:
+            raise LinodeError(message + " (require_offline)", field="require_offline")
+        self.warn(message + "; shut it down first, or set require_offline to refuse.")
+
+    def _get_images(self, label):
+        """Private images with this label, newest first: from known_images, else one list request."""
+        known = self.params["known_images"]
+        if known is None:
+            return img.list_private_images(self.client, {"label": label})
+        matching = []
+        for image in img.newest_first([i for i in known if i.get("label") == label]):
+            current = img.get_image(self.client, image["id"])
+            if current is not None:
+                matching.append(current)
+        return matching
+
+    def _create_image(self, instance, disk, label, images_before):
+        body = img.capture_body(disk["id"], label, self.params["description"], self.params["tags"] or [],
+                                self.params["cloud_init"], instance["id"])
+        self.mark_changed()
+        if self.module.check_mode:
+            return dict(id=None, label=label, description=self.params["description"] or "", status="creating",
+                        tags=body["tags"], is_public=False, type="manual", size=None,
+                        regions=[dict(region=instance["region"], status="pending")])
+        return img.capture(self.client, body, instance["id"], images_before)
+
+    def _update_image(self, image):
+        changes = {}
+        description = self.params["description"]
+        if description is not None and description != (image.get("description") or ""):
+            changes["description"] = description
+        tags = self.params["tags"]
+        if tags is not None and sorted(set(tags)) != img.user_tags(image):
+            source = [t for t in image.get("tags") or [] if t.startswith(img.SOURCE_TAG_PREFIX)]
+            changes["tags"] = sorted(set(tags)) + source
+        if not changes:
+            return image
+        self.mark_changed()
+        if self.module.check_mode:
+            updated = dict(image)
+            updated.update(changes)
+            return updated
+        return img.update_image(self.client, image["id"], changes)
+
+    def _replicate(self, image):
+        missing = img.missing_regions(image, self.params["replicate_regions"])
+        if not missing:
+            return image
+        if image.get("status") != "available":
+            self.warn("Image %s is %s: replication to %s starts once it is available; run again with wait: true"
+                      % (image.get("id"), image.get("status"), ", ".join(missing)))
+            return image
+        self.mark_changed()
+        if self.module.check_mode:
+            image = dict(image)
+            image["regions"] = image.get("regions", []) + [dict(region=r, status="pending replication") for r in missing]
+            return image
+        return img.replicate(self.client, image, self.params["replicate_regions"])
+
+    def _wait(self, image, instance, disk):
+        if not self.params["wait"] or self.module.check_mode or image.get("status") == "available":
+            return image
+        return wait_for_capture(self.client, image, instance["id"], disk["id"], self.deadline)
+
+    def present_image(self):
+        instance, disk = self._get_source()
+        label = self._image_label(disk)
+        self._check_power_state(instance)
+        same_label = self._get_images(label)
+        existing = img.find_captured(same_label, label, instance["id"], disk["id"])
+        if existing is None and same_label and not self.params["recreate"]:
+            other = same_label[0]
+            source = img.image_source(other)
+            origin = ("Linode %s disk %s" % source) if source else "an unrecorded source"
+            raise LinodeError(
+                "Image %r (%s) exists and was captured from %s, not from Linode %s disk %s: set recreate: true "
+                "to replace it, or choose another label" % (label, other["id"], origin, instance["id"], disk["id"]),
+                field="label")
+        if existing is None or self.params["recreate"]:
+            image = self._create_image(instance, disk, label, same_label)
+            image = self._wait(image, instance, disk)
+            if self.params["recreate"]:
+                self._delete_after(image, same_label)
+        else:
+            image = self._wait(self._update_image(existing), instance, disk)
+        if self.params["replicate_regions"]:
+            image = self._replicate(image)
+            if self.params["wait"] and not self.module.check_mode and img.pending_regions(image):
+                image = wait_for_replication(self.client, image["id"], self.deadline)
+        self.result["image"] = image
+        self.result["diff"] = dict(before=existing or {}, after=image)
+
+    def _delete_after(self, new_image, old_images):
+        """recreate: delete the old images only once the new one is available."""
+        if not self.module.check_mode and new_image.get("status") != "available":
+            self.warn("The new image %s is not available yet, so the old ones (%s) are kept; run again with "
+                      "wait: true to finish" % (new_image["id"], ", ".join(i["id"] for i in old_images)))
+            return
+        for old in old_images:
+            if not self.module.check_mode:
+                img.delete_image(self.client, old["id"])
+            self.result["deleted"].append(old["id"])
+
+    def delete_images(self):
+        label = self.params["label"]
+        images = [i for i in (self.params["known_images"] or img.list_private_images(self.client, {"label": label}))
+                  if i.get("label") == label]
+        if self.params["linode_id"] is not None or self.params["linode_label"] is not None:
+            instance = get_instance(self.client, self.params["linode_id"], self.params["linode_label"])
+            wanted_disk = self.params["disk_id"]
+            if self.params["disk_label"] is not None:
+                wanted_disk = choose_disk(self.client, instance, disk_label=self.params["disk_label"])["id"]
+            images = [i for i in images if (img.image_source(i) or (None, None))[0] == instance["id"]
+                      and wanted_disk in (None, img.image_source(i)[1])]
+        for image in images:
+            if not self.module.check_mode:
+                img.delete_image(self.client, image["id"])
+            self.result["deleted"].append(image["id"])
+            self.mark_changed()
+        self.result["diff"] = dict(before=dict(images=[i["id"] for i in images]), after=dict(images=[]))
+
+
+def main():
+    LinodeImageCapture.execute()
+
+
+if __name__ == "__main__":
+    main()

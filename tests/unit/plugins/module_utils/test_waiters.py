@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
+from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
+    MIN_POLL_S,
+    next_poll_delay,
+    parse_time_remaining,
+    wait_for_capture,
+    wait_for_instance_status,
+)
+
+IMAGE = {"id": "private/7", "label": "web", "status": "creating", "regions": []}
+
+
+def page(*items):
+    return (200, {"data": list(items), "page": 1, "pages": 1, "results": len(items)})
+
+
+def countdown(seconds):
+    return None if seconds is None else "%02d:%02d:%02d" % (seconds // 3600, seconds % 3600 // 60, seconds % 60)
+
+
+def imagize(status="started", percent=10, remaining=30, event_id=55):
+    return {"id": event_id, "action": "disk_imagize", "status": status, "percent_complete": percent,
+            "time_remaining": countdown(remaining), "entity": {"id": 1, "type": "linode"},
+            "secondary_entity": {"id": "private/7", "type": "image"}}
+
+
+def test_delay_prefers_time_remaining_then_percent_then_share_of_elapsed():
+    assert next_poll_delay(10, 50, 42) == pytest.approx(42.25)
+    assert next_poll_delay(10, 25, None) == pytest.approx(30.25)
+    assert next_poll_delay(100, None, None) == pytest.approx(5.0)
+    assert next_poll_delay(0, 0, None) == MIN_POLL_S
+
+
+@pytest.mark.parametrize("value,seconds", [("00:02:16", 136.0), ("1:00:00", 3600.0), ("05:30", 330.0),
+                                           ("42", 42.0), (17, 17.0), (None, None), ("soon", None), (True, None)])
+def test_parse_time_remaining(value, seconds):
+    assert parse_time_remaining(value) == seconds
+
+
+def test_capture_wait_sleeps_to_the_expected_end_and_costs_two_requests(client_with, clock):
+    available = dict(IMAGE, status="available", size=2900)
+    client = client_with([page(imagize(remaining=136)), (200, available)])
+    image = wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
+    assert image["status"] == "available"
+    assert clock.sleeps == [pytest.approx(136.25)]
+    assert client.session.requests_count() == {"GET": 2, "total": 2}
+
+
+def test_capture_wait_re_estimates_when_the_capture_runs_late(client_with, clock):
+    client = client_with([page(imagize(remaining=10)), (200, IMAGE),
+                          (200, imagize(percent=80, remaining=4)), (200, dict(IMAGE, status="available"))])
+    wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
+    assert clock.sleeps == [pytest.approx(10.25), pytest.approx(4.25)]
+
+
+def test_capture_wait_stops_at_once_on_a_failed_event(client_with, clock):
+    client = client_with([page(imagize(status="failed"))])
+    with pytest.raises(LinodeError, match="Capture of image private/7 failed .*image size limit"):
+        wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
+    assert clock.sleeps == []
+
+
+def test_capture_wait_explains_a_vanished_image(client_with):
+    client = client_with([page(imagize(remaining=5)), (404, {"errors": [{"reason": "Not found"}]})])
+    with pytest.raises(LinodeError, match=r"deleted the image while capturing it.*over the account's image size limit"):
+        wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
+
+
+def test_capture_wait_has_a_deadline(client_with, clock):
+    script = [page(imagize(remaining=400))] + [(200, IMAGE), (200, imagize(remaining=400))] * 5
+    client = client_with(script, deadline_s=900)
+    with pytest.raises(LinodeError, match=r"Timed out after 900 s waiting for image private/7 .*\(wait_timeout\)"):
+        wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
+    assert sum(clock.sleeps) == pytest.approx(900)
+
+
+def test_capture_wait_without_any_estimate_polls_a_share_of_elapsed_time(client_with, clock):
+    no_estimate = imagize(percent=0, remaining=None)
+    script = [page(no_estimate)]
+    for dummy in range(6):
+        script += [(200, IMAGE), (200, no_estimate)]
+    script += [(200, dict(IMAGE, status="available"))]
+    client = client_with(script)
+    wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
+    assert clock.sleeps[0] == MIN_POLL_S
+    assert all(s >= MIN_POLL_S for s in clock.sleeps)
+
+
+def test_power_wait_uses_the_event_estimate(client_with, clock):
+    shutdown = {"id": 9, "action": "linode_shutdown", "status": "started", "percent_complete": 20,
+                "time_remaining": "00:00:12", "entity": {"id": 1, "type": "linode"}}
+    client = client_with([(200, {"id": 1, "status": "shutting_down"}), page(shutdown),
+                          (200, {"id": 1, "status": "offline"})])
+    instance = wait_for_instance_status(client, 1, "linode_shutdown", "offline", client.session.deadline)
+    assert instance["status"] == "offline"
+    assert clock.sleeps == [pytest.approx(12.25)]
