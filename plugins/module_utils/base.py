@@ -104,6 +104,8 @@ class LinodeModuleBase(abc.ABC):
         return cost
 
     def fail(self, message: str, field: str | None = None, **extra) -> None:
+        """Fail with one line, keeping what the task found or changed before the failure."""
+        extra = dict(self.result, **extra)
         extra.update(self._cost())
         if field:
             extra["field"] = field

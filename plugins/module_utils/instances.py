@@ -6,12 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
-from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error
-from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
-    wait_for_instance_status,
-    wait_until_free,
-)
 
 # Linode's "Capture an Image" guide: only ext3/ext4 disks can be captured.
 CAPTURABLE_FILESYSTEMS = ("ext3", "ext4")
@@ -21,9 +16,10 @@ UNCAPTURABLE_REASONS = {
     "initrd": "initrd disks cannot be captured",
 }
 
-# Statuses a power action moves through; anything else is where the instance rests.
-TRANSITIONAL_STATUSES = ("booting", "busy", "rebooting", "shutting_down", "provisioning", "migrating",
-                         "rebuilding", "cloning", "restoring", "deleting")
+# A tag on an instance that a run shut down: "boot me back". A rerun after a killed run reads it.
+POWER_MARKER_TAG = "golden_image.linode:restore=running"
+# Instances read per list request (ids go in one X-Filter "+or").
+BATCH_SIZE = 100
 # What each wanted state needs: the action to send and the status that ends its wait.
 POWER_ACTIONS = {
     "running": ("boot", "linode_boot", "running"),
@@ -32,8 +28,16 @@ POWER_ACTIONS = {
 }
 
 
-def get_instance(client, linode_id: int | None = None, linode_label: str | None = None) -> dict:
-    """One request: the instance by id, or by label (labels are unique per account)."""
+def get_instance(client, linode_id: int | None = None, linode_label: str | None = None,
+                 known: list | None = None) -> dict:
+    """The instance by id, or by label (labels are unique per account).
+
+    Found in ``known`` (instances a fleet read once) without a request, else with one request.
+    """
+    for instance in known or []:
+        if (linode_id is not None and instance.get("id") == linode_id) or \
+                (linode_id is None and instance.get("label") == linode_label):
+            return instance
     if linode_id is not None:
         try:
             return client.get("/linode/instances/%d" % linode_id)
@@ -56,18 +60,25 @@ def list_configs(client, linode_id: int) -> list:
 
 
 def root_disk_ids(configs: list) -> dict:
-    """``{disk_id: [config labels]}`` for the disk each config profile mounts as its root device."""
+    """``{disk_id: [config, ...]}``: the config profiles that mount each disk as their root device."""
     roots = {}
     for config in configs:
         device = (config.get("root_device") or "/dev/sda").rsplit("/", 1)[-1]
         slot = (config.get("devices") or {}).get(device) or {}
         if slot.get("disk_id"):
-            roots.setdefault(slot["disk_id"], []).append(config.get("label") or str(config.get("id")))
+            roots.setdefault(slot["disk_id"], []).append(config)
     return roots
+
+
+def _config_names(configs: list) -> str:
+    return ", ".join(c.get("label") or str(c.get("id")) for c in configs)
 
 
 def choose_disk(client, instance: dict, disk_id: int | None = None, disk_label: str | None = None) -> dict:
     """The disk to capture: by id, by label, or the root disk of the instance's config profiles.
+
+    A root disk comes back with ``device``, the config profile's root device (``/dev/sda``), which
+    tells the host checks where the disk is mounted.
 
     Fails, naming the option, when the disk does not exist on this instance or the choice is
     ambiguous. Costs one request, two when the root disk has to be read from the configs.
@@ -93,10 +104,10 @@ def choose_disk(client, instance: dict, disk_id: int | None = None, disk_label: 
     if len(candidates) != 1:
         why = ("no config profile mounts a disk as its root device" if not candidates else
                "its config profiles boot from different disks: %s" % "; ".join(
-                   "%s (%s) in %s" % (by_id[i]["label"], i, ", ".join(roots[i])) for i in roots if i in by_id))
+                   "%s (%s) in %s" % (by_id[i]["label"], i, _config_names(roots[i])) for i in roots if i in by_id))
         raise LinodeError("Cannot tell which disk of Linode %s (%s) to capture: %s. Set disk_id or disk_label."
                           % (instance["label"], instance["id"], why), field="disk_id")
-    return candidates[0]
+    return dict(candidates[0], device=roots[candidates[0]["id"]][0].get("root_device") or "/dev/sda")
 
 
 def _describe(disks: list) -> str:
@@ -115,6 +126,34 @@ def check_capturable(disk: dict, field: str = "disk_id") -> None:
                           % (disk["label"], disk["id"], disk.get("status"), field), field=field)
 
 
+def find_instances(client, linode_ids: list = (), labels: list = (), tags: list = ()) -> list:
+    """Instances with any of these ids or labels (all of them when none is given) and all these tags.
+
+    One request per 100 ids and labels, whatever their number (they go in one X-Filter ``+or``).
+    """
+    wanted = [{"id": i} for i in linode_ids] + [{"label": label} for label in labels]
+    chunks = [wanted[first:first + BATCH_SIZE] for first in range(0, len(wanted), BATCH_SIZE)] or [None]
+    found = {}
+    for chunk in chunks:
+        query = {"+or": chunk} if chunk else {}
+        if tags:
+            query["+and"] = [{"tags": tag} for tag in tags]
+        page, pages = 1, 1
+        while page <= pages:
+            answer = client.get("/linode/instances?page_size=500&page=%d" % page, filters=query)
+            for instance in answer["data"]:
+                if set(tags) <= set(instance.get("tags") or []):
+                    found[instance["id"]] = instance
+            pages = answer.get("pages", 1)
+            page += 1
+    return [found[i] for i in sorted(found)]
+
+
+def list_instances(client, linode_ids: list) -> dict:
+    """``{id: instance}`` for these ids."""
+    return dict((i["id"], i) for i in find_instances(client, linode_ids=linode_ids))
+
+
 def is_busy_error(exc: Exception) -> bool:
     """A 400 "Linode busy": another job runs on the instance; the action can be sent again later."""
     if not is_api_error(exc, 400):
@@ -123,24 +162,18 @@ def is_busy_error(exc: Exception) -> bool:
     return "busy" in reasons.lower()
 
 
-def power_action(client, linode_id: int, action: str, deadline: Deadline, config_id: int | None = None) -> None:
-    """Send ``boot``, ``shutdown`` or ``reboot``; on "Linode busy", wait for the Linode to be free and send again."""
-    body = {"config_id": config_id} if (config_id is not None and action in ("boot", "reboot")) else {}
-    while True:
-        try:
-            client.post("/linode/instances/%d/%s" % (linode_id, action), data=body)
-            return
-        except Exception as exc:  # pylint: disable=broad-except
-            if not is_busy_error(exc):
-                raise
-            wait_until_free(client, linode_id, deadline)
+def restore_status(instance: dict) -> str:
+    """The status to bring an instance back to: ``running`` if it runs or a run recorded it running."""
+    if instance["status"] == "running" or POWER_MARKER_TAG in (instance.get("tags") or []):
+        return "running"
+    return instance["status"]
 
 
-def set_power(client, instance: dict, wanted: str, deadline: Deadline, config_id: int | None = None,
-              wait: bool = True) -> dict:
-    """Bring an instance to ``running``, ``stopped`` or ``restarted``; return the instance as it ends."""
-    action, event_action, final_status = POWER_ACTIONS[wanted]
-    power_action(client, instance["id"], action, deadline, config_id)
-    if not wait:
-        return client.get("/linode/instances/%d" % instance["id"])
-    return wait_for_instance_status(client, instance["id"], event_action, final_status, deadline)
+def set_power_marker(client, instance: dict, present: bool) -> dict:
+    """Record (or forget) on the instance itself that it must be booted back, so a killed run's rerun knows."""
+    tags = [t for t in instance.get("tags") or [] if t != POWER_MARKER_TAG]
+    if present:
+        tags.append(POWER_MARKER_TAG)
+    if tags == (instance.get("tags") or []):
+        return instance
+    return client.put("/linode/instances/%d" % instance["id"], data={"tags": tags})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 from ansible_collections.golden_image.linode.plugins.module_utils.images import get_image, image_number, pending_regions
+from ansible_collections.golden_image.linode.plugins.module_utils.instances import list_instances
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
 
 # With no estimate from the API, poll again after this share of the time already spent, so the
@@ -79,70 +80,122 @@ def list_events(client, filters: dict, page_size: int = 25) -> list:
     return client.get("/account/events?page_size=%d" % page_size, filters=query)["data"]
 
 
-def get_event(client, event_id: int) -> dict:
-    return client.get("/account/events/%d" % event_id)
+def capture_events(client, captures: dict) -> dict:
+    """``{image_id: event}``: the ``disk_imagize`` event of each capture in ``{image_id: linode_id}`` (one request).
+
+    An event names its image as secondary entity; one without is the newest capture of its Linode,
+    since captures of one Linode cannot overlap (the API answers "Linode busy").
+    """
+    linode_ids = sorted(set(captures.values()))
+    events = list_events(client, {"action": "disk_imagize", "+or": [{"entity.id": i} for i in linode_ids]},
+                         page_size=500)
+    found = {}
+    for image_id, linode_id in captures.items():
+        number = image_number(image_id)
+        mine = [e for e in events if e["entity"]["id"] == linode_id
+                and (e.get("secondary_entity") or {}).get("id") in (image_id, number)]
+        unowned = [e for e in events if e["entity"]["id"] == linode_id and not e.get("secondary_entity")]
+        if mine or unowned:
+            found[image_id] = (mine or unowned)[0]
+    return found
 
 
-def find_capture_event(client, linode_id: int, image_id: str) -> dict | None:
-    """The ``disk_imagize`` event of this image's capture, or None if the API shows none yet."""
-    events = list_events(client, {"action": "disk_imagize", "entity.id": linode_id})
-    number = image_number(image_id)
-    for event in events:
-        secondary = event.get("secondary_entity") or {}
-        if secondary.get("id") in (image_id, number):
-            return event
-    # Without a secondary entity the newest capture of this Linode is ours: captures of one
-    # Linode cannot overlap (the API answers "Linode busy").
-    unowned = [e for e in events if not e.get("secondary_entity")]
-    return unowned[0] if unowned else None
+def read_images(client, image_ids: list) -> dict:
+    """``{image_id: image}`` for those that still exist: a read by id for one, one listing for several."""
+    if len(image_ids) == 1:
+        image = get_image(client, image_ids[0])
+        return {image_ids[0]: image} if image is not None else {}
+    query = {"is_public": False, "+or": [{"id": i} for i in image_ids]}
+    listed = client.get("/images?page_size=500", filters=query)["data"]
+    return dict((i["id"], i) for i in listed if i["id"] in image_ids)
+
+
+def wait_for_captures(client, captures: dict, deadline: Deadline) -> tuple:
+    """Wait for the images ``{image_id: (linode_id, disk_id)}`` to become available.
+
+    Returns ``({image_id: image}, {image_id: reason})``: the available images, and the captures
+    that failed or whose image vanished, which stop being waited for at once. A round costs two
+    requests however many captures there are: one reads the events' estimates, one the images.
+    """
+    started = deadline.clock.now()
+    pending = dict(captures)
+    available, failed = {}, {}
+    looked_after_finish = False
+    while pending:
+        events = capture_events(client, dict((i, src[0]) for i, src in pending.items()))
+        for image_id, event in events.items():
+            if event.get("status") == "failed":
+                failed[image_id] = "Capture of image %s failed (event %s). %s" % (
+                    image_id, event.get("id"), OVERSIZE_HINT % (image_id, pending[image_id][1]))
+                del pending[image_id]
+        if not pending:
+            break
+        ongoing = [events[i] for i in pending if (events.get(i) or {}).get("status") != "finished"]
+        elapsed = deadline.clock.now() - started
+        if ongoing:
+            delay = max(_event_delay(elapsed, e if e.get("status") == "started" else None) for e in ongoing)
+        else:
+            # All finished: look at once, then give the images' status a moment to follow.
+            delay = MIN_POLL_S / 2 if looked_after_finish else 0.0
+            looked_after_finish = True
+        _sleep_or_time_out(deadline, delay, "image %s to become available" % ", ".join(sorted(pending)))
+        images = read_images(client, sorted(pending))
+        for image_id in list(pending):
+            if image_id not in images:
+                failed[image_id] = OVERSIZE_HINT % (image_id, pending.pop(image_id)[1])
+            elif images[image_id].get("status") == "available":
+                available[image_id] = images[image_id]
+                del pending[image_id]
+    return available, failed
 
 
 def wait_for_capture(client, image: dict, linode_id: int, disk_id: int, deadline: Deadline) -> dict:
-    """Wait until the image is ``available``; fail at once if its capture fails or it vanishes."""
-    image_id = image["id"]
+    """Wait until one image is ``available``; fail at once if its capture fails or it vanishes."""
+    available, failed = wait_for_captures(client, {image["id"]: (linode_id, disk_id)}, deadline)
+    if failed:
+        raise LinodeError(failed[image["id"]])
+    return available[image["id"]]
+
+
+def wait_for_instances(client, wanted: dict, action: str, deadline: Deadline) -> tuple:
+    """Wait until every instance of ``{linode_id: status}`` has that status.
+
+    Returns ``({linode_id: instance}, {linode_id: reason})``: the instances as last read, and those
+    whose power event (``linode_boot``, ``linode_shutdown``, ``linode_reboot``) failed, which end
+    their wait at once. A round costs two requests however many instances there are: one reads the
+    events' estimates, one the instances.
+    """
     started = deadline.clock.now()
-    event = find_capture_event(client, linode_id, image_id)
-    polls = 0
-    while True:
-        if event and event.get("status") == "failed":
-            raise LinodeError("Capture of image %s failed (event %s). %s" % (
-                image_id, event.get("id"), OVERSIZE_HINT % (image_id, disk_id)))
-        if event and event.get("status") == "finished":
-            # Finished: look at once the first time, then give the image's status a moment to follow.
-            delay = MIN_POLL_S / 2 if polls else 0.0
-        else:
-            delay = _event_delay(deadline.clock.now() - started, event)
-        _sleep_or_time_out(deadline, delay, "image %s to become available" % image_id)
-        polls += 1
-        current = get_image(client, image_id)
-        if current is None:
-            raise LinodeError(OVERSIZE_HINT % (image_id, disk_id))
-        if current.get("status") == "available":
-            return current
-        event = get_event(client, event["id"]) if event else find_capture_event(client, linode_id, image_id)
+    remaining = sorted(wanted)
+    latest, failed = {}, {}
+    while remaining:
+        newest = {}
+        for event in list_events(client, {"action": action, "+or": [{"entity.id": i} for i in remaining]},
+                                 page_size=500):
+            newest.setdefault(event["entity"]["id"], event)
+        for linode_id in remaining:
+            if (newest.get(linode_id) or {}).get("status") == "failed":
+                failed[linode_id] = "%s of Linode %s failed (event %s)" % (action, linode_id, newest[linode_id]["id"])
+        remaining = [i for i in remaining if i not in failed]
+        running = [newest[i] for i in remaining if (newest.get(i) or {}).get("status") == "started"]
+        elapsed = deadline.clock.now() - started
+        delay = max([_event_delay(elapsed, e) for e in running] or [next_poll_delay(elapsed, None, None)])
+        if all((newest.get(i) or {}).get("status") == "finished" for i in remaining):
+            delay = 0.0
+        if remaining:
+            _sleep_or_time_out(deadline, delay, "Linode %s to be %s" % (
+                ", ".join(str(i) for i in remaining), "/".join(sorted(set(wanted[i] for i in remaining)))))
+            latest.update(list_instances(client, remaining))
+            remaining = [i for i in remaining if latest.get(i, {}).get("status") != wanted[i]]
+    return latest, failed
 
 
-def wait_for_instance_status(client, linode_id: int, action: str, wanted: str, deadline: Deadline) -> dict:
-    """Wait for a power job (``linode_boot``, ``linode_shutdown``, ``linode_reboot``) to end in ``wanted``."""
+def wait_until_free(client, linode_ids: list, deadline: Deadline) -> None:
+    """Sleep until the jobs now running on these Linodes should have ended (after a "Linode busy")."""
     started = deadline.clock.now()
-    instance = client.get("/linode/instances/%d" % linode_id)
-    while instance.get("status") != wanted:
-        events = list_events(client, {"action": action, "entity.id": linode_id}, page_size=25)
-        event = events[0] if events else None
-        if event and event.get("status") == "failed":
-            raise LinodeError("%s of Linode %s failed (event %s)" % (action, linode_id, event.get("id")))
-        delay = _event_delay(deadline.clock.now() - started, event)
-        _sleep_or_time_out(deadline, delay, "Linode %s to be %s" % (linode_id, wanted))
-        instance = client.get("/linode/instances/%d" % linode_id)
-    return instance
-
-
-def wait_until_free(client, linode_id: int, deadline: Deadline) -> None:
-    """Sleep until the jobs now running on a Linode should have ended (after a "Linode busy")."""
-    started = deadline.clock.now()
-    running = list_events(client, {"entity.id": linode_id, "status": "started"})
+    running = list_events(client, {"status": "started", "+or": [{"entity.id": i} for i in linode_ids]}, page_size=100)
     delay = max([_event_delay(deadline.clock.now() - started, e) for e in running] or [MIN_POLL_S])
-    _sleep_or_time_out(deadline, delay, "Linode %s to be free of other jobs" % linode_id)
+    _sleep_or_time_out(deadline, delay, "Linodes %s to be free of other jobs" % ", ".join(map(str, linode_ids)))
 
 
 def wait_for_replication(client, image_id: str, deadline: Deadline) -> dict:

@@ -120,6 +120,15 @@ options:
         one, so their status is current.
     type: list
     elements: dict
+  known_instances:
+    description:
+      - Linode instances as returned by M(golden_image.linode.linode_instance_info) or
+        M(golden_image.linode.linode_instance_power), read once for a whole fleet.
+      - When the instance is in this list, the module takes it (its status included) from there instead of reading
+        it, which saves one request per host. Pass only a list read moments before, such as the one a shutdown's wait
+        ends with.
+    type: list
+    elements: dict
 seealso:
   - module: golden_image.linode.linode_image_info
   - name: Capture an Image (Linode docs)
@@ -206,6 +215,12 @@ source:
       description: Filesystem of the captured disk.
       type: str
       sample: ext4
+    device:
+      description:
+        - The config profile's root device for the disk, when the disk was chosen as the one the profile boots from;
+          null when it was given by O(disk_id) or O(disk_label).
+      type: str
+      sample: /dev/sda
 deleted:
   description: IDs of the images deleted, by O(state=absent) or by O(recreate).
   returned: always
@@ -255,6 +270,7 @@ class LinodeImageCapture(LinodeModuleBase):
         require_offline=dict(type="bool", default=False),
         replicate_regions=dict(type="list", elements="str", default=[]),
         known_images=dict(type="list", elements="dict"),
+        known_instances=dict(type="list", elements="dict"),
     )
     module_kwargs = dict(
         mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")],
@@ -282,12 +298,13 @@ class LinodeImageCapture(LinodeModuleBase):
         img.validate_description(self.params["description"])
 
     def _get_source(self):
-        instance = get_instance(self.client, self.params["linode_id"], self.params["linode_label"])
+        instance = get_instance(self.client, self.params["linode_id"], self.params["linode_label"],
+                                self.params["known_instances"])
         disk = choose_disk(self.client, instance, self.params["disk_id"], self.params["disk_label"])
         check_capturable(disk, "disk_label" if self.params["disk_label"] is not None else "disk_id")
         self.result["source"] = dict(
             linode_id=instance["id"], linode_label=instance["label"], linode_status=instance["status"],
-            disk_id=disk["id"], disk_label=disk["label"], filesystem=disk["filesystem"])
+            disk_id=disk["id"], disk_label=disk["label"], filesystem=disk["filesystem"], device=disk.get("device"))
         return instance, disk
 
     def _image_label(self, disk):

@@ -114,3 +114,16 @@ def test_bad_filters_are_400(api: requests.Session, emu: Emulator) -> None:
     with expect_invalid_request():
         response = api.get(url, headers={"X-Filter": "{not json"})
     assert response.status_code == 400
+
+
+def test_put_instance_updates_tags_and_label_and_validates(api: requests.Session, emu: Emulator) -> None:
+    url = f"{emu.api_url}/linode/instances/1001"
+    answer = api.put(url, json={"tags": ["web", "golden-image:power=running"]})
+    assert answer.status_code == 200
+    assert answer.json()["tags"] == ["web", "golden-image:power=running"]
+    assert api.get(url).json()["tags"] == ["web", "golden-image:power=running"]
+    with expect_invalid_request():
+        refused = api.put(url, json={"tags": ["ab"], "color": "red"})
+    assert refused.status_code == 400
+    assert {e["field"] for e in refused.json()["errors"]} == {"tags[0]", "color"}
+    assert api.put(url, json={"label": "web-one"}).json()["label"] == "web-one"

@@ -11,11 +11,15 @@ command does, and the command's exit code is returned.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
+import re
 import signal
+import ssl
 import subprocess
 import sys
+import urllib.request
 
 import yaml
 
@@ -58,12 +62,32 @@ def stop_emulator(process) -> int:
         raise RuntimeError("the emulator did not stop within %d s of SIGTERM" % STOP_TIMEOUT_S) from None
 
 
+def request_log(started: dict) -> list:
+    """The emulator's request log (loopback control API, trusted through the emulator's own CA)."""
+    context = ssl.create_default_context(cafile=started["ca_file"]) if started.get("ca_file") else None
+    with urllib.request.urlopen(started["url"] + "/__emulator__/requests", timeout=10, context=context) as answer:
+        return json.load(answer)["requests"]
+
+
+def print_summary(started: dict) -> None:
+    """API requests by method and path, ids folded, so a run's cost reads at a glance."""
+    counts = collections.Counter()
+    for request in request_log(started):
+        path = re.sub(r"/private/\d+", "/private/N", re.sub(r"/\d+(?=/|$)", "/N", request["path"]))
+        counts["%s %s" % (request["method"], path)] += 1
+    print("\nAPI requests sent to the emulator: %d" % sum(counts.values()))
+    for endpoint, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        print("  %5d  %s" % (count, endpoint))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--fleet", required=True)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--config", help="write the emulator's start line here as YAML")
     parser.add_argument("--emulator-arg", action="append", default=[], help="passed on to linode-emulator")
+    parser.add_argument("--summary", action="store_true",
+                        help="print the API requests the command sent, by endpoint, before stopping the emulator")
     parser.add_argument("--linode-env", action="store_true",
                         help="also export LINODE_TOKEN, LINODE_API_URL and LINODE_CA, as a user would set them")
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -82,6 +106,8 @@ def main() -> int:
         if args.linode_env:
             env.update(LINODE_TOKEN=started["token"], LINODE_API_URL=started["api_url"], LINODE_CA=started["ca_file"])
         result = subprocess.run(command, env=env, check=False)
+        if args.summary:
+            print_summary(started)
     finally:
         stop_code = stop_emulator(process)
     if stop_code != 0:

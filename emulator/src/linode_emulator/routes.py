@@ -51,6 +51,8 @@ IMAGE_READ_ONLY_FIELDS = (
     "vendor", "eol", "expiry", "capabilities", "total_size", "regions",
 )
 LABEL_MAX = 50  # Cloud Manager's limit; the spec gives none
+# A Linode label, per the API docs: 3-64 characters, starting with a letter, no doubled - _ or .
+LINODE_LABEL = re.compile(r"^[a-zA-Z](?!.*(--|__|\.\.))[a-zA-Z0-9_.-]{2,63}$")
 TAG_MIN, TAG_MAX, TAGS_MAX = 3, 100, 500
 DESCRIPTION_MAX = 65000
 
@@ -208,6 +210,21 @@ def list_linodes(api: "Api", request: Request, params: dict[str, Any], grant: Gr
 def get_linode(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
     with api.state.transaction():
         return shapes.render_linode(api.state.get_linode(params["linodeId"]))
+
+
+def update_linode(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
+    """Label and tags only: what the collection writes (it records a power state in a tag)."""
+    body = request.json()
+    errors: list[dict[str, str]] = []
+    _unknown_fields(body, ("label", "tags"), errors)
+    if "label" in body and not (isinstance(body["label"], str) and LINODE_LABEL.match(body["label"])):
+        errors.append({"field": "label", "reason": "Label must be 3-64 characters of letters, digits, - _ ."})
+    if "tags" in body:
+        _check_tags(body["tags"], errors)
+    _raise_all(errors)
+    linode = api.state.update_linode(params["linodeId"], body)
+    with api.state.transaction():
+        return shapes.render_linode(linode)
 
 
 def list_disks(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
@@ -396,6 +413,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/regions/{regionId}", get_region, public=True),
     _route("GET", "/linode/instances", list_linodes, LINODES_RO, is_list=True),
     _route("GET", "/linode/instances/{linodeId}", get_linode, LINODES_RO),
+    _route("PUT", "/linode/instances/{linodeId}", update_linode, LINODES_RW),
     _route("POST", "/linode/instances/{linodeId}/shutdown", shutdown_linode, LINODES_RW),
     _route("POST", "/linode/instances/{linodeId}/boot", boot_linode, LINODES_RW),
     _route("POST", "/linode/instances/{linodeId}/reboot", reboot_linode, LINODES_RW),

@@ -597,6 +597,16 @@ class State:
             self._schedule(job.ends, done)
             return image
 
+    def update_linode(self, linode_id: int, changes: dict[str, Any]) -> Linode:
+        with self.transaction() as now:
+            linode = self.get_linode(linode_id)
+            if "label" in changes:
+                linode.label = changes["label"]
+            if "tags" in changes:
+                linode.tags = list(changes["tags"])
+            linode.updated = now
+            return linode
+
     def update_image(self, number: int, changes: dict[str, Any]) -> Image:
         with self.transaction() as now:
             image = self.get_image(number)

@@ -8,7 +8,8 @@ from ansible_collections.golden_image.linode.plugins.module_utils.waiters import
     next_poll_delay,
     parse_time_remaining,
     wait_for_capture,
-    wait_for_instance_status,
+    wait_for_captures,
+    wait_for_instances,
 )
 
 IMAGE = {"id": "private/7", "label": "web", "status": "creating", "regions": []}
@@ -52,7 +53,7 @@ def test_capture_wait_sleeps_to_the_expected_end_and_costs_two_requests(client_w
 
 def test_capture_wait_re_estimates_when_the_capture_runs_late(client_with, clock):
     client = client_with([page(imagize(remaining=10)), (200, IMAGE),
-                          (200, imagize(percent=80, remaining=4)), (200, dict(IMAGE, status="available"))])
+                          page(imagize(percent=80, remaining=4)), (200, dict(IMAGE, status="available"))])
     wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
     assert clock.sleeps == [pytest.approx(10.25), pytest.approx(4.25)]
 
@@ -71,7 +72,7 @@ def test_capture_wait_explains_a_vanished_image(client_with):
 
 
 def test_capture_wait_has_a_deadline(client_with, clock):
-    script = [page(imagize(remaining=400))] + [(200, IMAGE), (200, imagize(remaining=400))] * 5
+    script = [page(imagize(remaining=400))] + [(200, IMAGE), page(imagize(remaining=400))] * 5
     client = client_with(script, deadline_s=900)
     with pytest.raises(LinodeError, match=r"Timed out after 900 s waiting for image private/7 .*\(wait_timeout\)"):
         wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
@@ -82,7 +83,7 @@ def test_capture_wait_without_any_estimate_polls_a_share_of_elapsed_time(client_
     no_estimate = imagize(percent=0, remaining=None)
     script = [page(no_estimate)]
     for dummy in range(6):
-        script += [(200, IMAGE), (200, no_estimate)]
+        script += [(200, IMAGE), page(no_estimate)]
     script += [(200, dict(IMAGE, status="available"))]
     client = client_with(script)
     wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
@@ -90,11 +91,41 @@ def test_capture_wait_without_any_estimate_polls_a_share_of_elapsed_time(client_
     assert all(s >= MIN_POLL_S for s in clock.sleeps)
 
 
-def test_power_wait_uses_the_event_estimate(client_with, clock):
-    shutdown = {"id": 9, "action": "linode_shutdown", "status": "started", "percent_complete": 20,
-                "time_remaining": "00:00:12", "entity": {"id": 1, "type": "linode"}}
-    client = client_with([(200, {"id": 1, "status": "shutting_down"}), page(shutdown),
-                          (200, {"id": 1, "status": "offline"})])
-    instance = wait_for_instance_status(client, 1, "linode_shutdown", "offline", client.session.deadline)
-    assert instance["status"] == "offline"
+def test_fleet_capture_wait_costs_two_requests_a_round_and_sorts_out_failures(client_with, clock):
+    def event(image, linode, status="started", remaining=20):
+        return {"id": linode, "action": "disk_imagize", "status": status, "percent_complete": 50,
+                "time_remaining": countdown(remaining), "entity": {"id": linode, "type": "linode"},
+                "secondary_entity": {"id": image, "type": "image"}}
+
+    images = {"private/1": (11, 21), "private/2": (12, 22), "private/3": (13, 23), "private/4": (14, 24)}
+    client = client_with([
+        page(event("private/1", 11, remaining=30), event("private/2", 12, remaining=20),
+             event("private/3", 13, status="failed", remaining=None), event("private/4", 14)),
+        page(dict(IMAGE, id="private/1", status="available"), dict(IMAGE, id="private/2", status="available")),
+    ])
+    available, failed = wait_for_captures(client, images, client.session.deadline)
+    assert sorted(available) == ["private/1", "private/2"]
+    assert "Capture of image private/3 failed" in failed["private/3"]
+    assert "deleted the image while capturing it" in failed["private/4"]
+    assert "disk 24" in failed["private/4"]
+    assert clock.sleeps == [pytest.approx(30.25)]
+    assert client.session.requests_count() == {"GET": 2, "total": 2}
+
+
+def test_power_wait_reads_a_whole_fleet_in_two_requests_a_round(client_with, clock):
+    def shutdown(linode_id, remaining, status="started"):
+        return {"id": 90 + linode_id, "action": "linode_shutdown", "status": status, "percent_complete": 20,
+                "time_remaining": countdown(remaining), "entity": {"id": linode_id, "type": "linode"}}
+
+    client = client_with([
+        page(shutdown(1, 12), shutdown(2, 9), shutdown(3, 0, status="failed")),
+        page({"id": 1, "status": "offline"}, {"id": 2, "status": "offline"}),
+    ])
+    instances, failed = wait_for_instances(client, {1: "offline", 2: "offline", 3: "offline"}, "linode_shutdown",
+                                           client.session.deadline)
+    assert sorted(instances) == [1, 2]
+    assert list(failed) == [3] and "linode_shutdown of Linode 3 failed" in failed[3]
     assert clock.sleeps == [pytest.approx(12.25)]
+    assert client.session.requests_count() == {"GET": 2, "total": 2}
+    request = client.session.adapter.sent[0][0]
+    assert '"+or"' in request.headers["X-Filter"]

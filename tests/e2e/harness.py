@@ -1,0 +1,584 @@
+"""The end-to-end test's world: real sshd hosts with loop-mounted disks, the emulator, ansible-playbook.
+
+Everything lives in one temporary directory and is registered on an ``ExitStack`` as soon as it
+exists, so that a failure half-way still stops every sshd and the emulator by pid, unmounts every
+filesystem, detaches every loop device and removes the directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+BIN = Path(sys.executable).parent
+SSHD_HOST_SCRIPT = HERE / "sshd_host.py"
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import sshd_host  # noqa: E402  pylint: disable=wrong-import-position
+
+# The account's image size limit in MiB, small so that an "over the limit" filesystem is cheap.
+# With the role's default margin of 10 %, a mount passes while df "Used" stays below 57.6 MiB.
+SIZE_LIMIT_MIB = 64
+# Emulated durations at speed 1, divided by SPEED: shutdown 1.5 s, boot 2.5 s, capture ~3 s.
+SPEED = 10
+TIMING = {"shutdown_s": 15, "boot_s": 25, "capture_base_s": 30, "capture_mb_per_s": 25}
+RATE_LIMITS = {"overall_per_2min": 800, "per_operation_per_min": 400, "list_per_min": 200, "list_images_per_min": 20}
+TOKEN = "e2e-token"
+RUN_MARKER_VARIABLE = "GOLDEN_IMAGE_E2E_RUN"
+
+HTTP_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 60.0
+EMULATOR_START_TIMEOUT_S = 30.0
+EMULATOR_STOP_TIMEOUT_S = 15.0
+SSH_TIMEOUT_S = 20.0
+PLAYBOOK_TIMEOUT_S = 300.0
+
+
+class Unavailable(Exception):
+    """This machine cannot host the end-to-end test (not root, no sshd, no loop devices, ...)."""
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """One host of the test fleet: its disk on the host side and on the Linode side."""
+
+    name: str
+    kind: str  # good | over_limit | not_ext | raw_disk
+    mount: str  # ext4 | tmpfs
+    fs_mib: int  # filesystem size
+    fill_mib: int  # a file of this size written into it
+    linode_filesystem: str  # the root disk's filesystem in the emulator
+    linode_used_mb: int
+    expected: str  # the report's result on a first run: captured | refused
+
+
+PLANS = (
+    HostPlan("e2e-good-1", "good", "ext4", 32, 2, "ext4", 3, "captured"),
+    HostPlan("e2e-good-2", "good", "ext4", 32, 3, "ext4", 4, "captured"),
+    HostPlan("e2e-over-limit", "over_limit", "ext4", 128, 70, "ext4", 71, "refused"),
+    HostPlan("e2e-not-ext", "not_ext", "tmpfs", 16, 1, "ext4", 2, "refused"),
+    HostPlan("e2e-raw-disk", "raw_disk", "ext4", 32, 2, "raw", 3, "refused"),
+)
+
+
+def run(command: list[str], timeout: float = COMMAND_TIMEOUT_S, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run a command to completion; raise with its output when it fails."""
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {result.returncode}: {(result.stderr or result.stdout).strip()}")
+    return result
+
+
+def check_prerequisites() -> None:
+    """Raise Unavailable with the reason when this machine cannot run the test."""
+    if not sys.platform.startswith("linux"):
+        raise Unavailable(f"needs Linux (loop devices, /proc), this is {sys.platform}")
+    if os.geteuid() != 0:
+        raise Unavailable("needs root: it loop-mounts filesystems and runs sshd as root on its own ports")
+    missing = [tool for tool in ("ssh", "ssh-keygen", "mkfs.ext4", "mount", "umount", "losetup") if shutil.which(tool) is None]
+    if not os.access(sshd_host.SSHD, os.X_OK):
+        missing.append(sshd_host.SSHD)
+    if missing:
+        raise Unavailable(f"missing {', '.join(missing)} (Debian packages: openssh-server openssh-client e2fsprogs mount util-linux)")
+    if not Path("/dev/loop-control").exists():
+        raise Unavailable("no /dev/loop-control: this kernel or container offers no loop devices")
+
+
+def free_port() -> int:
+    import socket  # pylint: disable=import-outside-toplevel
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Host:
+    """A running host: its sshd, its client key and its mounted disk."""
+
+    plan: HostPlan
+    linode_id: int
+    disk_id: int
+    port: int
+    directory: Path
+    host_file: Path
+    client_key: Path
+    mount_point: Path
+    spec: dict
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def image_label(self) -> str:
+        return f"{self.plan.name}-golden"
+
+    def up(self) -> bool:
+        return sshd_host.is_up(self.spec)
+
+    def start(self) -> None:
+        sshd_host.start(self.spec)
+
+    def stop(self) -> None:
+        sshd_host.stop(self.spec)
+
+    def ssh(self, command: str = "true", key: Path | None = None) -> subprocess.CompletedProcess:
+        """Log in as root with the host's (or another) client key and run ``command``."""
+        argv = [
+            "ssh", "-F", "/dev/null", "-i", str(key or self.client_key), "-p", str(self.port),
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
+            "-o", "ControlMaster=no", "-o", "ControlPath=none", "root@127.0.0.1", command,
+        ]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.directory)}
+        return subprocess.run(argv, capture_output=True, text=True, timeout=SSH_TIMEOUT_S, check=False, env=env, stdin=subprocess.DEVNULL)
+
+    def answers(self) -> bool:
+        """True when a real SSH login as root with this host's key works."""
+        return self.ssh("true").returncode == 0
+
+
+def _sshd_config(directory: Path, port: int, marker: str) -> str:
+    return "\n".join([
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {directory / 'ssh_host_ed25519_key'}",
+        f"PidFile {directory / 'sshd.pid'}",
+        f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+        "PermitRootLogin prohibit-password",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        # The keys live under /tmp, which is world-writable: StrictModes would refuse them.
+        "StrictModes no",
+        "Subsystem sftp internal-sftp",
+        "MaxStartups 50:30:100",
+        "LogLevel VERBOSE",
+        # Sessions carry the host's marker, so powering off kills what they left running too.
+        f"SetEnv {sshd_host.MARKER_VARIABLE}={marker}",
+        "",
+    ])
+
+
+def _make_disk(stack: ExitStack, plan: HostPlan, directory: Path) -> Path:
+    """Mount the host's disk (registered for unmounting) and fill it; returns the mount point."""
+    mount_point = directory / "disk"
+    mount_point.mkdir()
+    if plan.mount == "tmpfs":
+        run(["mount", "-t", "tmpfs", "-o", f"size={plan.fs_mib}m,mode=0755", "tmpfs", str(mount_point)])
+        stack.callback(_unmount, mount_point, None)
+    else:
+        image = directory / "disk.img"
+        with image.open("wb") as handle:
+            handle.truncate(plan.fs_mib * 1024 * 1024)
+        run(["mkfs.ext4", "-q", "-F", "-L", plan.name[-16:], str(image)])
+        try:
+            run(["mount", "-o", "loop", str(image), str(mount_point)])
+        except RuntimeError as exc:
+            raise Unavailable(f"cannot loop-mount an ext4 image here: {exc}") from None
+        stack.callback(_unmount, mount_point, image)
+    with (mount_point / "payload.bin").open("wb") as payload:
+        block = os.urandom(1024 * 1024)  # random, so that no filesystem could compress it away
+        for _index in range(plan.fill_mib):
+            payload.write(block)
+        payload.flush()
+        os.fsync(payload.fileno())
+    return mount_point
+
+
+def _unmount(mount_point: Path, image: Path | None) -> None:
+    deadline = time.monotonic() + 20
+    while os.path.ismount(mount_point):
+        result = subprocess.run(["umount", str(mount_point)], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False)
+        if result.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            # Busy past the deadline: detach it lazily rather than leave it mounted.
+            run(["umount", "-l", str(mount_point)])
+            break
+        time.sleep(0.2)
+    if image is not None:
+        # mount -o loop sets autoclear; detach anything left over all the same.
+        attached = run(["losetup", "-n", "-O", "NAME", "-j", str(image)]).stdout.split()
+        for device in attached:
+            run(["losetup", "-d", device])
+
+
+def make_host(stack: ExitStack, plan: HostPlan, index: int, root: Path, events_file: Path) -> Host:
+    directory = root / "hosts" / plan.name
+    directory.mkdir(parents=True)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{plan.name} host key", "-f", str(directory / "ssh_host_ed25519_key")])
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{plan.name} client key", "-f", str(directory / "client_key")])
+    shutil.copyfile(directory / "client_key.pub", directory / "authorized_keys")
+    port = free_port()
+    marker = uuid.uuid4().hex
+    config = directory / "sshd_config"
+    config.write_text(_sshd_config(directory, port, marker), encoding="utf-8")
+    run([sshd_host.SSHD, "-t", "-f", str(config)])
+    spec = {
+        "name": plan.name, "port": port, "config": str(config), "pid_file": str(directory / "sshd.pid"),
+        "log_file": str(directory / "sshd.log"), "marker": marker, "events_file": str(events_file),
+    }
+    host_file = directory / "host.json"
+    host_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    mount_point = _make_disk(stack, plan, directory)
+    host = Host(plan, 1001 + index, 2001 + 2 * index, port, directory, host_file, directory / "client_key", mount_point, spec)
+    # Registered before it starts: a start that fails half-way is still cleaned up.
+    stack.callback(sshd_host.stop, spec)
+    host.start()
+    return host
+
+
+def df(mount_point: Path) -> tuple[str, int]:
+    """(filesystem type, bytes used) as ``df`` reports them for a mount."""
+    lines = run(["df", "-P", "-T", "-B1", str(mount_point)]).stdout.splitlines()
+    fields = lines[-1].split()
+    return fields[1], int(fields[3])
+
+
+# --------------------------------------------------------------------------- emulator
+
+
+def fleet_document(hosts: list[Host]) -> dict:
+    linodes = []
+    for index, host in enumerate(hosts):
+        hook = [sys.executable, str(SSHD_HOST_SCRIPT)]
+        linodes.append({
+            "id": host.linode_id,
+            "label": host.name,
+            "region": "us-east",
+            "status": "running",
+            "tags": ["e2e"],
+            "disks": [
+                {"id": host.disk_id, "label": f"{host.name} root", "filesystem": host.plan.linode_filesystem,
+                 "size": 8192, "used_mb": host.plan.linode_used_mb, "status": "ready"},
+                {"id": host.disk_id + 1, "label": "512 MB Swap Image", "filesystem": "swap", "size": 512, "used_mb": 0, "status": "ready"},
+            ],
+            "configs": [{"id": 3001 + index, "label": "Boot Config", "root_device": "/dev/sda",
+                         "devices": {"sda": host.disk_id, "sdb": host.disk_id + 1}}],
+            "power_hooks": {"on_offline": hook + ["stop", str(host.host_file)], "on_running": hook + ["start", str(host.host_file)]},
+        })
+    return {
+        "tokens": [{"token": TOKEN, "scopes": "*"}],
+        "account": {"image_size_limit_mb": SIZE_LIMIT_MIB, "image_count_limit": 25},
+        "timing": TIMING,
+        "rate_limits": RATE_LIMITS,
+        "linodes": linodes,
+        "images": [],
+    }
+
+
+@dataclass
+class Emulator:
+    process: subprocess.Popen
+    stderr_file: Path
+    url: str
+    api_url: str
+    ca_file: str
+    token: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies must not apply to loopback
+        self.session.verify = self.ca_file
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, url, timeout=HTTP_TIMEOUT_S, **kwargs)
+        if response.status_code != 200:
+            raise RuntimeError(f"{method} {url} -> {response.status_code}: {response.text}")
+        return response.json()
+
+    def state(self) -> dict:
+        return self._call("GET", f"{self.url}/__emulator__/state")
+
+    def requests_log(self) -> list[dict]:
+        return self._call("GET", f"{self.url}/__emulator__/requests")["requests"]
+
+    def reset(self) -> None:
+        self._call("POST", f"{self.url}/__emulator__/reset")
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        return self._call(method, f"{self.api_url}{path}", json=body, headers={"Authorization": f"Bearer {self.token}"})
+
+    def linode(self, linode_id: int) -> dict:
+        return next(linode for linode in self.state()["linodes"] if linode["id"] == linode_id)
+
+    def stderr_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.stderr_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        self.session.close()
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=EMULATOR_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=EMULATOR_STOP_TIMEOUT_S)
+            raise RuntimeError(f"the emulator did not stop within {EMULATOR_STOP_TIMEOUT_S:.0f} s of SIGTERM") from None
+        finally:
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+        if code != 0:
+            raise RuntimeError(f"the emulator exited {code} after SIGTERM\n{self.stderr_tail()}")
+
+
+def start_emulator(stack: ExitStack, fleet_file: Path, workdir: Path) -> Emulator:
+    command = [str(BIN / "linode-emulator"), "--fleet", str(fleet_file), "--port", "0", "--speed", str(SPEED),
+               "--state-dir", str(workdir / "emulator")]
+    stderr_file = workdir / "emulator.log"
+    with stderr_file.open("w", encoding="utf-8") as stderr:
+        # stderr goes to a file: a pipe nobody drains would block the server (and its power hooks).
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)  # pylint: disable=consider-using-with
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        line = process.stdout.readline() if selector.select(EMULATOR_START_TIMEOUT_S) else ""
+    if not line:
+        process.kill()
+        process.wait(timeout=EMULATOR_STOP_TIMEOUT_S)
+        raise RuntimeError(f"the emulator printed no start line within {EMULATOR_START_TIMEOUT_S:.0f} s\n"
+                           f"{stderr_file.read_text(encoding='utf-8', errors='replace')}")
+    started = json.loads(line)
+    emulator = Emulator(process, stderr_file, started["url"], started["api_url"], started["ca_file"], started["token"])
+    stack.callback(emulator.stop)
+    return emulator
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- ansible-playbook
+
+
+def collections_path() -> Path:
+    return Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(REPO / ".cache" / "collections")).split(os.pathsep)[0])
+
+
+@dataclass
+class Run:
+    """One ansible-playbook run and what it left behind."""
+
+    name: str
+    returncode: int | None
+    output: str
+    report: list | None
+    requests: list[dict]
+    hook_events: list[dict]
+    seconds: float
+    killed_orphans: int = 0
+
+    def tail(self, lines: int = 80) -> str:
+        return "\n".join(self.output.splitlines()[-lines:])
+
+    def rows(self) -> dict[str, dict]:
+        if not isinstance(self.report, list):
+            raise AssertionError(f"run {self.name}: no report list in image_capture_report_file\n{self.tail()}")
+        return {row["host"]: row for row in self.report}
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """PLAY RECAP counters per host."""
+        found = {}
+        for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", self.output, re.MULTILINE):
+            found[match.group(1)] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match.group(2))}
+        return found
+
+    def posts(self, pattern: str) -> list[dict]:
+        """The run's POST requests whose path matches ``pattern`` (searched), whatever their status."""
+        return [entry for entry in self.requests if entry["method"] == "POST" and re.search(pattern, entry["path"])]
+
+
+class World:
+    """The hosts, the emulator and how to run the playbook against them."""
+
+    def __init__(self, root: Path, hosts: list[Host], emulator: Emulator, events_file: Path) -> None:
+        self.root = root
+        self.hosts = hosts
+        self.emulator = emulator
+        self.events_file = events_file
+        self.run_marker = uuid.uuid4().hex
+        self.inventory = root / "inventory.yml"
+        self.ansible_home = root / "ansible-home"
+        self.ansible_home.mkdir()
+        self.inventory.write_text(yaml.safe_dump(self.inventory_document(), sort_keys=False), encoding="utf-8")
+
+    def host(self, name: str) -> Host:
+        return next(host for host in self.hosts if host.name == name)
+
+    def of_kind(self, *kinds: str) -> list[Host]:
+        return [host for host in self.hosts if host.plan.kind in kinds]
+
+    def inventory_document(self) -> dict:
+        python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        hosts = {
+            host.name: {
+                "linode_id": host.linode_id,
+                "ansible_host": "127.0.0.1",
+                "ansible_port": host.port,
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(host.client_key),
+                "image_capture_mount": str(host.mount_point),
+                "image_capture_size_limit": SIZE_LIMIT_MIB,
+                "image_capture_label": host.image_label,
+            }
+            for host in self.hosts
+        }
+        return {"all": {"children": {"linodes": {
+            "hosts": hosts,
+            "vars": {
+                "ansible_python_interpreter": python,
+                # Every host is 127.0.0.1 on its own port with throwaway host keys: remember none of them.
+                "ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes",
+            },
+        }}}}
+
+    def environment(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("ANSIBLE_", "LINODE_", "SSH_AUTH_SOCK", "SSH_AGENT_PID"))}
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": str(collections_path()),
+            "ANSIBLE_HOME": str(self.ansible_home),
+            "ANSIBLE_LOCAL_TEMP": str(self.ansible_home / "tmp"),
+            "ANSIBLE_REMOTE_TMP": str(self.ansible_home / "remote-tmp"),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "LINODE_TOKEN": self.emulator.token,
+            "LINODE_API_URL": self.emulator.api_url,
+            "LINODE_CA": self.emulator.ca_file,
+            # Every process of a run carries this, so what a killed run left behind can be found by pid.
+            RUN_MARKER_VARIABLE: self.run_marker,
+        })
+        return env
+
+    def hook_events(self) -> list[dict]:
+        if not self.events_file.exists():
+            return []
+        return [json.loads(line) for line in self.events_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def prepare(self) -> None:
+        """A fresh account (the fleet file's state) with every host's sshd answering."""
+        self.emulator.reset()
+        for host in self.hosts:
+            host.start()
+
+    def kill_run_leftovers(self) -> int:
+        """SIGKILL, by pid, every process a run started that outlived it (async jobs, ssh masters)."""
+        return sshd_host.kill_marked(f"{RUN_MARKER_VARIABLE}={self.run_marker}")
+
+    def start_playbook(self, name: str) -> tuple[subprocess.Popen, dict]:
+        report_file = self.root / "reports" / f"{name}.json"
+        report_file.parent.mkdir(exist_ok=True)
+        report_file.unlink(missing_ok=True)
+        extra = self.root / "reports" / f"{name}.extra.yml"
+        extra.write_text(yaml.safe_dump({"image_capture_report_file": str(report_file)}), encoding="utf-8")
+        output_file = self.root / "reports" / f"{name}.out"
+        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "golden_image.linode.capture", "-e", f"@{extra}"]
+        with output_file.open("w", encoding="utf-8") as output:
+            # Its own session and process group: a kill reaches the whole run.
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                                       env=self.environment(), cwd=self.root, start_new_session=True)
+        context = {
+            "name": name, "report_file": report_file, "output_file": output_file, "started": time.monotonic(),
+            "requests_before": len(self.emulator.requests_log()), "events_before": len(self.hook_events()),
+        }
+        return process, context
+
+    def finish(self, context: dict, returncode: int | None, killed_orphans: int = 0) -> Run:
+        report = None
+        if context["report_file"].exists():
+            report = json.loads(context["report_file"].read_text(encoding="utf-8"))
+        return Run(
+            name=context["name"],
+            returncode=returncode,
+            output=context["output_file"].read_text(encoding="utf-8", errors="replace"),
+            report=report,
+            requests=self.emulator.requests_log()[context["requests_before"]:],
+            hook_events=self.hook_events()[context["events_before"]:],
+            seconds=time.monotonic() - context["started"],
+            killed_orphans=killed_orphans,
+        )
+
+    def run_playbook(self, name: str, timeout: float = PLAYBOOK_TIMEOUT_S) -> Run:
+        process, context = self.start_playbook(name)
+        try:
+            returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=EMULATOR_STOP_TIMEOUT_S)
+            self.kill_run_leftovers()
+            output = context["output_file"].read_text(encoding="utf-8", errors="replace")
+            raise AssertionError(f"ansible-playbook ({name}) did not finish within {timeout:.0f} s\n{output[-6000:]}") from None
+        return self.finish(context, returncode)
+
+    def run_killed_during_capture(self, name: str, good_labels: set[str], timeout: float = PLAYBOOK_TIMEOUT_S) -> tuple[Run, dict]:
+        """Start a run, SIGKILL its process group once a good host's capture is ``creating``.
+
+        Returns the run and the emulator state right after the kill. Whatever the run started
+        that outlived the kill (an async job on the controller, an ssh master) is killed too, by
+        pid, as if the controller itself had gone down.
+        """
+        process, context = self.start_playbook(name)
+
+        def capturing() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"ansible-playbook ({name}) ended (exit {process.returncode}) before any capture was seen\n"
+                                     f"{context['output_file'].read_text(encoding='utf-8', errors='replace')[-6000:]}")
+            return any(image["label"] in good_labels and image["status"] == "creating" for image in self.emulator.state()["images"])
+
+        try:
+            wait_until(capturing, timeout, f"a capture of {sorted(good_labels)} in 'creating'", interval=0.05)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=EMULATOR_STOP_TIMEOUT_S)
+        state = self.emulator.state()
+        orphans = self.kill_run_leftovers()
+        return self.finish(context, process.returncode, orphans), state
+
+
+def build_world(stack: ExitStack) -> World:
+    """Everything the test needs, every piece registered on ``stack`` for teardown."""
+    check_prerequisites()
+    # sshd's privilege separation directory; Debian's packaging creates it only when the service starts.
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    root = Path(tempfile.mkdtemp(prefix="golden-image-e2e-"))
+    stack.callback(shutil.rmtree, root, True)
+    events_file = root / "power-hooks.jsonl"
+    hosts = [make_host(stack, plan, index, root, events_file) for index, plan in enumerate(PLANS)]
+    fleet_file = root / "fleet.yml"
+    fleet_file.write_text(yaml.safe_dump(fleet_document(hosts), sort_keys=False), encoding="utf-8")
+    emulator = start_emulator(stack, fleet_file, root)
+    world = World(root, hosts, emulator, events_file)
+    # Stopped first on the way out (an ExitStack unwinds in reverse): what a run left behind.
+    stack.callback(world.kill_run_leftovers)
+    return world
