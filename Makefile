@@ -45,10 +45,9 @@ collection: $(STAMP)
 	@# where .cache is ignored, and see no files at all.
 	@git -C $(COLLECTION_DIR) init --quiet
 
-# The demo: the emulator serves demo/fleet.yml over HTTPS and the modules capture it.
+# The demo: the emulator serves demo/fleet.yml over HTTPS; the golden_image and capture playbooks run against it.
 demo: collection
-	$(BIN)/python tests/utils/with_emulator.py --fleet demo/fleet.yml --speed 20 --linode-env -- \
-	  $(BIN)/ansible-playbook -i demo/inventory.yml demo/capture.yml
+	$(BIN)/python demo/run_demo.py
 
 # ansible-test would download get-pip.py from an Ansible CI host; seed its cache with an
 # ensurepip-based bootstrap so sanity runs offline.

@@ -22,8 +22,12 @@ from ansible_collections.golden_image.linode.plugins.module_utils.retries import
 POLL_SHARE_OF_ELAPSED = 0.05
 MIN_POLL_S = 1.0
 MAX_POLL_S = 60.0
-# time_remaining comes in whole seconds: look again slightly after the announced end.
-END_MARGIN_S = 0.25
+# An estimate is trusted down to this much.
+MIN_ESTIMATED_S = 0.2
+# time_remaining counts whole seconds, rounded up, so the job ends somewhere in its last second:
+# look this long before the announced end, and once more at it (RECHECK_S later) if it was early.
+LAST_SECOND_SPLIT_S = 0.5
+RECHECK_S = LAST_SECOND_SPLIT_S
 
 OVERSIZE_HINT = (
     "Linode deleted the image while capturing it and gives no reason (reads now answer 404). "
@@ -62,14 +66,12 @@ def next_poll_delay(elapsed: float, percent_complete: float | None, time_remaini
     after a share of the elapsed time.
     """
     if time_remaining is not None and time_remaining > 0:
-        delay = time_remaining + END_MARGIN_S
-    elif percent_complete and 0 < percent_complete < 100 and elapsed > 0:
-        delay = elapsed * (100.0 - percent_complete) / percent_complete + END_MARGIN_S
-    else:
-        # Blind polling is the only case that needs a ceiling; an estimate is trusted as it is
-        # (the task's deadline still bounds it), which keeps a long capture as cheap as a short one.
-        delay = min(MAX_POLL_S, elapsed * POLL_SHARE_OF_ELAPSED)
-    return max(MIN_POLL_S, delay)
+        return max(MIN_ESTIMATED_S, time_remaining - LAST_SECOND_SPLIT_S)
+    if percent_complete and 0 < percent_complete < 100 and elapsed > 0:
+        return max(MIN_ESTIMATED_S, elapsed * (100.0 - percent_complete) / percent_complete)
+    # Blind polling is the only case that needs a ceiling; an estimate is trusted as it is
+    # (the task's deadline still bounds it), which keeps a long capture as cheap as a short one.
+    return max(MIN_POLL_S, min(MAX_POLL_S, elapsed * POLL_SHARE_OF_ELAPSED))
 
 
 def list_events(client, filters: dict, page_size: int = 25) -> list:
@@ -120,24 +122,29 @@ def wait_for_captures(client, captures: dict, deadline: Deadline) -> tuple:
     started = deadline.clock.now()
     pending = dict(captures)
     available, failed = {}, {}
-    looked_after_finish = False
+    looked_after_finish = recheck = False
+    events = {}
     while pending:
-        events = capture_events(client, dict((i, src[0]) for i, src in pending.items()))
-        for image_id, event in events.items():
-            if event.get("status") == "failed":
-                failed[image_id] = "Capture of image %s failed (event %s). %s" % (
-                    image_id, event.get("id"), OVERSIZE_HINT % (image_id, pending[image_id][1]))
-                del pending[image_id]
-        if not pending:
-            break
-        ongoing = [events[i] for i in pending if (events.get(i) or {}).get("status") != "finished"]
-        elapsed = deadline.clock.now() - started
-        if ongoing:
-            delay = max(_event_delay(elapsed, e if e.get("status") == "started" else None) for e in ongoing)
+        if recheck:
+            # The estimate said "now": the image is a moment late, so look at it alone once more.
+            delay = RECHECK_S
         else:
-            # All finished: look at once, then give the images' status a moment to follow.
-            delay = MIN_POLL_S / 2 if looked_after_finish else 0.0
-            looked_after_finish = True
+            events = capture_events(client, dict((i, src[0]) for i, src in pending.items()))
+            for image_id, event in events.items():
+                if event.get("status") == "failed":
+                    failed[image_id] = "Capture of image %s failed (event %s). %s" % (
+                        image_id, event.get("id"), OVERSIZE_HINT % (image_id, pending[image_id][1]))
+                    del pending[image_id]
+            if not pending:
+                break
+            ongoing = [events[i] for i in pending if (events.get(i) or {}).get("status") != "finished"]
+            elapsed = deadline.clock.now() - started
+            if ongoing:
+                delay = max(_event_delay(elapsed, e if e.get("status") == "started" else None) for e in ongoing)
+            else:
+                # All finished: look at once, then give the images' status a moment to follow.
+                delay = MIN_POLL_S / 2 if looked_after_finish else 0.0
+                looked_after_finish = True
         _sleep_or_time_out(deadline, delay, "image %s to become available" % ", ".join(sorted(pending)))
         images = read_images(client, sorted(pending))
         for image_id in list(pending):
@@ -146,6 +153,8 @@ def wait_for_captures(client, captures: dict, deadline: Deadline) -> tuple:
             elif images[image_id].get("status") == "available":
                 available[image_id] = images[image_id]
                 del pending[image_id]
+        recheck = not recheck and bool(pending) and any(
+            parse_time_remaining(e.get("time_remaining")) for e in events.values() if e.get("status") == "started")
     return available, failed
 
 

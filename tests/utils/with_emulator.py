@@ -62,17 +62,17 @@ def stop_emulator(process) -> int:
         raise RuntimeError("the emulator did not stop within %d s of SIGTERM" % STOP_TIMEOUT_S) from None
 
 
-def request_log(started: dict) -> list:
-    """The emulator's request log (loopback control API, trusted through the emulator's own CA)."""
+def control(started: dict, what: str) -> dict:
+    """GET /__emulator__/<what> (loopback control API, trusted through the emulator's own CA)."""
     context = ssl.create_default_context(cafile=started["ca_file"]) if started.get("ca_file") else None
-    with urllib.request.urlopen(started["url"] + "/__emulator__/requests", timeout=10, context=context) as answer:
-        return json.load(answer)["requests"]
+    with urllib.request.urlopen(started["url"] + "/__emulator__/" + what, timeout=10, context=context) as answer:
+        return json.load(answer)
 
 
 def print_summary(started: dict) -> None:
     """API requests by method and path, ids folded, so a run's cost reads at a glance."""
     counts = collections.Counter()
-    for request in request_log(started):
+    for request in control(started, "requests")["requests"]:
         path = re.sub(r"/private/\d+", "/private/N", re.sub(r"/\d+(?=/|$)", "/N", request["path"]))
         counts["%s %s" % (request["method"], path)] += 1
     print("\nAPI requests sent to the emulator: %d" % sum(counts.values()))

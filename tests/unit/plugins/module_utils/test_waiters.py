@@ -4,6 +4,7 @@ import pytest
 
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
+    MIN_ESTIMATED_S,
     MIN_POLL_S,
     next_poll_delay,
     parse_time_remaining,
@@ -30,10 +31,13 @@ def imagize(status="started", percent=10, remaining=30, event_id=55):
 
 
 def test_delay_prefers_time_remaining_then_percent_then_share_of_elapsed():
-    assert next_poll_delay(10, 50, 42) == pytest.approx(42.25)
-    assert next_poll_delay(10, 25, None) == pytest.approx(30.25)
+    # time_remaining is whole seconds rounded up: the first look is half a second before its end.
+    assert next_poll_delay(10, 50, 42) == pytest.approx(41.5)
+    assert next_poll_delay(10, 25, None) == pytest.approx(30.0)
     assert next_poll_delay(100, None, None) == pytest.approx(5.0)
+    assert next_poll_delay(10000, None, None) == 60.0
     assert next_poll_delay(0, 0, None) == MIN_POLL_S
+    assert next_poll_delay(3, None, 0.5) == MIN_ESTIMATED_S
 
 
 @pytest.mark.parametrize("value,seconds", [("00:02:16", 136.0), ("1:00:00", 3600.0), ("05:30", 330.0),
@@ -47,15 +51,23 @@ def test_capture_wait_sleeps_to_the_expected_end_and_costs_two_requests(client_w
     client = client_with([page(imagize(remaining=136)), (200, available)])
     image = wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
     assert image["status"] == "available"
-    assert clock.sleeps == [pytest.approx(136.25)]
+    assert clock.sleeps == [pytest.approx(135.5)]
     assert client.session.requests_count() == {"GET": 2, "total": 2}
 
 
+def test_capture_wait_looks_again_at_the_announced_end_without_rereading_events(client_with, clock):
+    client = client_with([page(imagize(remaining=136)), (200, IMAGE), (200, dict(IMAGE, status="available"))])
+    image = wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
+    assert image["status"] == "available"
+    assert clock.sleeps == [pytest.approx(135.5), pytest.approx(0.5)]
+    assert client.session.requests_count() == {"GET": 3, "total": 3}
+
+
 def test_capture_wait_re_estimates_when_the_capture_runs_late(client_with, clock):
-    client = client_with([page(imagize(remaining=10)), (200, IMAGE),
+    client = client_with([page(imagize(remaining=10)), (200, IMAGE), (200, IMAGE),
                           page(imagize(percent=80, remaining=4)), (200, dict(IMAGE, status="available"))])
     wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
-    assert clock.sleeps == [pytest.approx(10.25), pytest.approx(4.25)]
+    assert clock.sleeps == [pytest.approx(9.5), pytest.approx(0.5), pytest.approx(3.5)]
 
 
 def test_capture_wait_stops_at_once_on_a_failed_event(client_with, clock):
@@ -72,7 +84,7 @@ def test_capture_wait_explains_a_vanished_image(client_with):
 
 
 def test_capture_wait_has_a_deadline(client_with, clock):
-    script = [page(imagize(remaining=400))] + [(200, IMAGE), page(imagize(remaining=400))] * 5
+    script = [page(imagize(remaining=400))] + [(200, IMAGE), (200, IMAGE), page(imagize(remaining=400))] * 5
     client = client_with(script, deadline_s=900)
     with pytest.raises(LinodeError, match=r"Timed out after 900 s waiting for image private/7 .*\(wait_timeout\)"):
         wait_for_capture(client, IMAGE, 1, 2, client.session.deadline)
@@ -108,7 +120,7 @@ def test_fleet_capture_wait_costs_two_requests_a_round_and_sorts_out_failures(cl
     assert "Capture of image private/3 failed" in failed["private/3"]
     assert "deleted the image while capturing it" in failed["private/4"]
     assert "disk 24" in failed["private/4"]
-    assert clock.sleeps == [pytest.approx(30.25)]
+    assert clock.sleeps == [pytest.approx(29.5)]
     assert client.session.requests_count() == {"GET": 2, "total": 2}
 
 
@@ -125,7 +137,7 @@ def test_power_wait_reads_a_whole_fleet_in_two_requests_a_round(client_with, clo
                                            client.session.deadline)
     assert sorted(instances) == [1, 2]
     assert list(failed) == [3] and "linode_shutdown of Linode 3 failed" in failed[3]
-    assert clock.sleeps == [pytest.approx(12.25)]
+    assert clock.sleeps == [pytest.approx(11.5)]
     assert client.session.requests_count() == {"GET": 2, "total": 2}
     request = client.session.adapter.sent[0][0]
     assert '"+or"' in request.headers["X-Filter"]

@@ -1,0 +1,57 @@
+"""make demo: the golden_image and capture playbooks on an emulated fleet, offline, in under a minute.
+
+Starts the Linode API emulator with demo/fleet.yml (three Linodes, one of which boots from a raw
+disk that Linode cannot capture), runs both playbooks against it as a user would (API settings in
+LINODE_TOKEN, LINODE_API_URL and LINODE_CA), prints the API requests they cost, and checks that
+the outcome is the expected one: every capturable disk captured, the raw one refused, every
+instance back in its power state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "utils"))
+
+import with_emulator  # noqa: E402  pylint: disable=wrong-import-position
+
+SPEED = 20
+EXPECTED = {"web-1": "captured", "web-2": "captured", "coreos-1": "refused"}
+PLAYBOOK_TIMEOUT_S = 300
+
+
+def main() -> int:
+    process, started = with_emulator.start_emulator(os.path.join(HERE, "fleet.yml"), SPEED, [])
+    try:
+        with tempfile.TemporaryDirectory(prefix="golden-image-demo-") as workdir:
+            report_file = os.path.join(workdir, "report.json")
+            env = dict(os.environ, LINODE_TOKEN=started["token"], LINODE_API_URL=started["api_url"],
+                       LINODE_CA=started["ca_file"], ANSIBLE_SHOW_CUSTOM_STATS="true")
+            ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+            for playbook in ("golden_image.linode.golden_image", "golden_image.linode.capture"):
+                print("\n==> ansible-playbook -i demo/inventory.yml %s" % playbook, flush=True)
+                subprocess.run([ansible_playbook, "-i", os.path.join(HERE, "inventory.yml"), playbook,
+                                "-e", json.dumps({"image_capture_report_file": report_file})],
+                               env=env, check=False, timeout=PLAYBOOK_TIMEOUT_S)
+            with open(report_file, encoding="utf-8") as report:
+                results = dict((row["host"], row["result"]) for row in json.load(report))
+            with_emulator.print_summary(started)
+            linodes = with_emulator.control(started, "state")["linodes"]
+    finally:
+        with_emulator.stop_emulator(process)
+    power = dict((linode["label"], linode["status"]) for linode in linodes)
+    if results != EXPECTED or set(power.values()) != {"running"}:
+        print("\ndemo: unexpected outcome: results %s, power %s" % (results, power))
+        return 1
+    print("\ndemo: as expected: web-1 and web-2 captured (web-1 also as a golden image), coreos-1 refused "
+          "(its disk is raw), and every instance is running again, as it was.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
