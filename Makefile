@@ -18,7 +18,7 @@ export ANSIBLE_REMOTE_TMP := $(CURDIR)/.ansible/tmp
 ANSIBLE_TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help venv collection demo sanity lint units emulator-tests integration test clean
+.PHONY: help venv collection demo sanity lint units emulator-tests integration system-deps e2e awx-tests docs changelog-lint test clean
 
 help:
 	@echo "make demo   capture images of an emulated fleet, offline, in under a minute"
@@ -76,7 +76,34 @@ integration: collection
 	  --config tests/integration/integration_config.yml -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_ARGS)
 
-test: sanity lint units emulator-tests integration
+# AWX: playbooks through ansible-runner as AWX runs them (credential injection, set_stats, job slicing),
+# the credential type, surveys, execution environment.
+awx-tests: collection
+	$(PYTEST) -q -rs -p no:cacheprovider tests/awx
+
+# The docsite, offline: antsibull-docs lint-collection-docs, antsibull-docs + Sphinx into docs/build/html.
+docs: collection
+	$(BIN)/python docs/build_docs.py
+
+changelog-lint: $(STAMP)
+	$(BIN)/antsibull-changelog lint
+
+# The end-to-end test's hosts are real sshd processes on loopback with loop-mounted disks: as root,
+# install what they need when it is missing (a fresh Debian/Ubuntu machine has none of it).
+E2E_DEBIAN_PACKAGES := openssh-server openssh-client e2fsprogs mount util-linux
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  for tool in /usr/sbin/sshd ssh-keygen mkfs.ext4 losetup findmnt; do \
+	    command -v $$tool >/dev/null || missing=1; done; \
+	  if [ -n "$${missing:-}" ]; then \
+	    echo "Installing $(E2E_DEBIAN_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(E2E_DEBIAN_PACKAGES) >/dev/null; fi; \
+	else echo "Not root or no apt-get: the end-to-end test needs $(E2E_DEBIAN_PACKAGES) and root (it skips, or fails with CI=true)"; fi
+
+e2e: collection system-deps
+	$(PYTEST) -q -rs -p no:cacheprovider tests/e2e
+
+test: sanity lint changelog-lint units emulator-tests integration e2e awx-tests docs
 
 clean:
-	rm -rf $(VENV) .cache .ansible tests/output
+	rm -rf $(VENV) .cache .ansible tests/output docs/build

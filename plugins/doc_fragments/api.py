@@ -12,7 +12,9 @@ options:
   api_token:
     description:
       - A Linode API personal access token.
-      - If not set, the value of the E(LINODE_TOKEN) environment variable is used, then E(LINODE_API_TOKEN).
+      - If not set, the value of the E(LINODE_TOKEN) environment variable is used, then E(LINODE_API_TOKEN), then the
+        contents of the file that E(LINODE_TOKEN_FILE) names (as the AWX credential type of this collection injects it,
+        so that the token is never in a job's environment).
       - The token is never logged or shown in results or error messages.
     type: str
     required: true

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleFallbackNotFound, AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import (
     LinodeError,
     format_api_error,
@@ -23,12 +23,24 @@ from ansible_collections.golden_image.linode.plugins.module_utils.transport impo
     LINODE_API4_IMPORT_ERROR,
     build_client,
     is_api_error,
+    token_from_environment,
 )
+
+
+def token_fallback():
+    """``api_token`` when the task does not set it: see ``transport.token_from_environment``."""
+    try:
+        token = token_from_environment()
+    except (IOError, OSError):
+        raise AnsibleFallbackNotFound
+    if token is None:
+        raise AnsibleFallbackNotFound
+    return token
+
 
 # The options of the ``golden_image.linode.api`` doc fragment, in one place.
 API_ARGUMENT_SPEC = dict(
-    api_token=dict(type="str", required=True, no_log=True,
-                   fallback=(env_fallback, ["LINODE_TOKEN", "LINODE_API_TOKEN"])),
+    api_token=dict(type="str", required=True, no_log=True, fallback=(token_fallback,)),
     api_url=dict(type="str", default="https://api.linode.com", fallback=(env_fallback, ["LINODE_API_URL"])),
     api_version=dict(type="str", default="v4", choices=["v4", "v4beta"]),
     ca_path=dict(type="path", fallback=(env_fallback, ["LINODE_CA"])),

@@ -17,6 +17,7 @@ retries off, and sends every request through ``LinodeSession``, which adds:
 from __future__ import annotations
 
 import collections
+import os
 import re
 import traceback
 
@@ -49,6 +50,23 @@ COLLECTION_VERSION = "0.1.0"
 USER_AGENT = "%s/%s" % (COLLECTION_NAME, COLLECTION_VERSION)
 
 _VERSION_SEGMENT = re.compile(r"^v4(beta)?$")
+# Where a token comes from when no option gives it, in this order. The last is a file's path,
+# as AWX's file injector writes it: the token then never sits in a job's environment.
+TOKEN_ENV_VARS = ("LINODE_TOKEN", "LINODE_API_TOKEN")
+TOKEN_FILE_ENV_VAR = "LINODE_TOKEN_FILE"
+
+
+def token_from_environment(environ=None) -> str | None:
+    """The API token from LINODE_TOKEN, LINODE_API_TOKEN, or the file LINODE_TOKEN_FILE names; else None."""
+    environ = os.environ if environ is None else environ
+    for name in TOKEN_ENV_VARS:
+        if environ.get(name):
+            return environ[name]
+    path = environ.get(TOKEN_FILE_ENV_VAR)
+    if path:
+        with open(path, encoding="utf-8") as token_file:
+            return token_file.read().strip() or None
+    return None
 
 
 def api_base_url(api_url: str, api_version: str) -> str:

@@ -317,6 +317,12 @@ class Emulator:
     def reset(self) -> None:
         self._call("POST", f"{self.url}/__emulator__/reset")
 
+    def add_faults(self, *rules: dict) -> None:
+        self._call("POST", f"{self.url}/__emulator__/faults", json={"rules": list(rules)})
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", f"{self.url}/__emulator__/faults")
+
     def api(self, method: str, path: str, body: Any = None) -> Any:
         return self._call(method, f"{self.api_url}{path}", json=body, headers={"Authorization": f"Bearer {self.token}"})
 
@@ -408,6 +414,18 @@ class Run:
         found = {}
         for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", self.output, re.MULTILINE):
             found[match.group(1)] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match.group(2))}
+        return found
+
+    def changed_tasks(self) -> list[tuple[str, str]]:
+        """(task name, host) of every ``changed:`` line of the play output."""
+        found, task = [], ""
+        for line in self.output.splitlines():
+            heading = re.match(r"^TASK \[(.*)\] \**$", line)
+            if heading:
+                task = heading.group(1)
+            changed = re.match(r"^changed: \[([^\]\s]+)", line)
+            if changed:
+                found.append((task, changed.group(1)))
         return found
 
     def posts(self, pattern: str) -> list[dict]:
@@ -539,12 +557,17 @@ class World:
         return self.finish(context, returncode)
 
     def run_killed_during_capture(self, name: str, good_labels: set[str], timeout: float = PLAYBOOK_TIMEOUT_S) -> tuple[Run, dict]:
-        """Start a run, SIGKILL its process group once a good host's capture is ``creating``.
+        """Start a run and SIGKILL its process group once a good host's capture is ``creating``.
+
+        The run's first capture request never gets an answer and is never performed (an emulator
+        ``hang`` fault), so the kill finds the good hosts both ways a SIGKILL can: one powered off
+        with its image ``creating``, another powered off with no image at all.
 
         Returns the run and the emulator state right after the kill. Whatever the run started
         that outlived the kill (an async job on the controller, an ssh master) is killed too, by
         pid, as if the controller itself had gone down.
         """
+        self.emulator.add_faults({"method": "POST", "path": r"^/v4(beta)?/images$", "times": 1, "hang": True})
         process, context = self.start_playbook(name)
 
         def capturing() -> bool:
@@ -554,14 +577,25 @@ class World:
             return any(image["label"] in good_labels and image["status"] == "creating" for image in self.emulator.state()["images"])
 
         try:
-            wait_until(capturing, timeout, f"a capture of {sorted(good_labels)} in 'creating'", interval=0.05)
+            wait_until(capturing, timeout, f"a capture of {sorted(good_labels)} in 'creating'", interval=0.02)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=EMULATOR_STOP_TIMEOUT_S)
+            self.emulator.clear_faults()
         state = self.emulator.state()
         orphans = self.kill_run_leftovers()
         return self.finish(context, process.returncode, orphans), state
+
+
+def keep_logs(root: Path, destination: Path) -> None:
+    """Copy the runs' output, reports and every log to ``destination`` (env E2E_KEEP_LOGS)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in root.rglob("*"):
+        if path.is_file() and (path.suffix in (".out", ".json", ".jsonl", ".log", ".yml") and "disk" not in path.parts):
+            target = destination / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
 
 
 def build_world(stack: ExitStack) -> World:
@@ -573,6 +607,8 @@ def build_world(stack: ExitStack) -> World:
 
     root = Path(tempfile.mkdtemp(prefix="golden-image-e2e-"))
     stack.callback(shutil.rmtree, root, True)
+    if os.environ.get("E2E_KEEP_LOGS"):
+        stack.callback(keep_logs, root, Path(os.environ["E2E_KEEP_LOGS"]))
     events_file = root / "power-hooks.jsonl"
     hosts = [make_host(stack, plan, index, root, events_file) for index, plan in enumerate(PLANS)]
     fleet_file = root / "fleet.yml"

@@ -159,8 +159,11 @@ def test_rerun_changes_nothing_and_shuts_nothing_down(world, capture_then_rerun)
     assert posts == [], posts
     assert second.run.hook_events == [], second.run.hook_events
     assert second.state["images"] == first.state["images"]
+    # Nothing reports a change, except writing the report file this run was asked for (a new file each run).
+    changed = [(task, host) for task, host in second.run.changed_tasks() if not re.search(r"(?i)\breport\b", task)]
+    assert changed == [], f"tasks that changed something on a rerun: {changed}"
     recap = second.run.recap()
-    assert {name: counts["changed"] for name, counts in recap.items()} == {host.name: 0 for host in world.hosts}, second.run.tail()
+    assert set(recap) == {host.name for host in world.hosts}, second.run.tail()
     rows, first_rows = second.run.rows(), first.run.rows()
     for host in world.of_kind("good"):
         assert rows[host.name]["result"] == "unchanged", rows[host.name]
@@ -187,6 +190,8 @@ def test_run_was_killed_while_a_good_host_was_offline_and_capturing(world, kille
         # Captured offline: the emulator says so, and the host really is down.
         assert linode_status(state_at_kill, host.linode_id) == "offline"
         assert not answers_at_kill[host.name]
+    # The first capture request hung (harness.World.run_killed_during_capture): one good host had no image yet.
+    assert len(capturing) < len(world.of_kind("good")), state_at_kill["images"]
 
 
 def test_rerun_after_kill_ends_with_one_image_per_good_host(world, killed_then_rerun):
@@ -194,9 +199,9 @@ def test_rerun_after_kill_ends_with_one_image_per_good_host(world, killed_then_r
     rows = after.run.rows()
     for host in world.of_kind("good"):
         images = images_labelled(after.state, host.image_label)
-        assert len(images) == 1, (host.name, images)
+        assert len(images) == 1, f"{host.name}: {images}; after the kill: {rows[host.name]}\n{after.run.tail()}"
         assert images[0]["status"] == "available", images
-        assert rows[host.name]["result"] in ("captured", "unchanged"), rows[host.name]
+        assert rows[host.name]["result"] in ("captured", "resumed", "unchanged"), rows[host.name]
         assert rows[host.name]["image_id"] == images[0]["id"], (rows[host.name], images)
     for host in world.of_kind("over_limit", "not_ext", "raw_disk"):
         assert rows[host.name]["result"] == "refused", rows[host.name]

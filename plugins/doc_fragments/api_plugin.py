@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) golden_image.linode contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Linode API options of this collection's plugins (inventory), with their environment variables.
+
+The same options as the ``golden_image.linode.api`` fragment of the modules, spelled for plugins:
+a plugin reads its options through Ansible's configuration system, which takes environment
+variables from ``env:`` entries (a module takes them from its argument spec's ``fallback``).
+"""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r"""
+options:
+  api_token:
+    description:
+      - A Linode API personal access token. It needs the C(linodes:read_only) scope.
+      - If not set, the value of the E(LINODE_TOKEN) environment variable is used, then E(LINODE_API_TOKEN)
+        (when both are set, E(LINODE_TOKEN) wins, as for the modules), then the contents of the file that
+        E(LINODE_TOKEN_FILE) names (as the collection's AWX credential type injects it).
+      - May be a template, for example a vaulted variable given as an extra var, or an C(ansible.builtin.env) lookup.
+      - The token is never logged, cached or shown in errors.
+      - One of these sources is required.
+    type: str
+    env:
+      - name: LINODE_API_TOKEN
+      - name: LINODE_TOKEN
+  api_url:
+    description:
+      - Base URL of the Linode API, without or with the version segment.
+      - When the URL already ends in C(/v4) or C(/v4beta), that version is used and O(api_version) is ignored.
+    type: str
+    default: https://api.linode.com
+    env:
+      - name: LINODE_API_URL
+  api_version:
+    description:
+      - Version of the Linode API.
+    type: str
+    default: v4
+    choices: [v4, v4beta]
+  ca_path:
+    description:
+      - Path to a CA bundle to trust for the API's TLS certificate, for example a private CA in front of the API.
+      - If not set, the system's CAs are used.
+    type: path
+    env:
+      - name: LINODE_CA
+  request_timeout:
+    description:
+      - Seconds to wait for the API to answer one HTTP request.
+      - A request that gets no answer in time fails the plugin instead of hanging it.
+    type: float
+    default: 30
+requirements:
+  - python >= 3.8
+  - linode_api4 >= 5.48.0
+notes:
+  - GET requests are retried on 408, 429, 5xx and connection errors with jittered exponential backoff that
+    honours C(Retry-After), for at most five minutes in all.
+"""

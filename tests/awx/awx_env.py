@@ -1,0 +1,62 @@
+"""The AWX tests' surroundings: where things are, the emulator, fresh tokens, the surveys.
+
+Imported by conftest.py and the tests (rather than ``from conftest import``, which would be
+ambiguous in a pytest run over several test folders, each with its own conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+if str(REPO / "tests" / "utils") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests" / "utils"))
+
+import with_emulator  # noqa: E402  pylint: disable=wrong-import-position
+
+COLLECTION = ("ansible_collections", "golden_image", "linode")
+# The Makefile's copy of the collection, used when ANSIBLE_COLLECTIONS_PATH names none.
+DEFAULT_COLLECTIONS_ROOT = REPO / ".cache" / "collections"
+
+
+def unavailable(reason: str) -> None:
+    """Skip with ``reason``, or fail when CI=true: a skipped AWX test must not pass CI."""
+    message = "AWX test cannot run here: %s" % reason
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("%s (CI=true: skipping is a failure)" % message, pytrace=False)
+    pytest.skip(message)
+
+
+def load_survey(name: str) -> dict:
+    """extensions/awx/survey_<name>.json, the survey of the job template of playbook <name>."""
+    with open(REPO / "extensions" / "awx" / ("survey_%s.json" % name), encoding="utf-8") as survey:
+        return json.load(survey)
+
+
+def new_token() -> str:
+    """A token nobody else uses, so that finding it anywhere means a job leaked it."""
+    return "awx-test-" + secrets.token_hex(16)
+
+
+@contextlib.contextmanager
+def running_emulator(tmp_path: Path, token: str, speed: float, extra: list, linodes: list, images: list):
+    """The emulator serving a fleet whose only token is ``token``; stopped by its pid afterwards."""
+    fleet = {"tokens": [{"token": token, "scopes": "*"}],
+             "timing": {"shutdown_s": 15, "boot_s": 25, "capture_base_s": 20, "capture_mb_per_s": 25},
+             "linodes": linodes, "images": images}
+    fleet_file = tmp_path / "fleet.yml"
+    fleet_file.write_text(yaml.safe_dump(fleet), encoding="utf-8")
+    process, started = with_emulator.start_emulator(str(fleet_file), speed, extra)
+    try:
+        yield started
+    finally:
+        with_emulator.stop_emulator(process)
