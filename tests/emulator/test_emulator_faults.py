@@ -23,6 +23,13 @@ def test_status_fault_with_retry_after_then_normal_service(api: requests.Session
     assert api.get(f"{emu.api_url}/images").status_code == 200
 
 
+def test_status_fault_with_a_reason(api: requests.Session, emu: Emulator) -> None:
+    emu.add_faults({"method": "POST", "path": "/boot$", "times": 1, "status": 400, "reason": "Linode busy"})
+    answer = api.post(f"{emu.api_url}/linode/instances/1002/boot", json={})
+    assert answer.status_code == 400
+    assert answer.json() == {"errors": [{"reason": "Linode busy"}]}
+
+
 def test_delay_fault(api: requests.Session, emu: Emulator) -> None:
     emu.add_faults({"path": "^/v4/profile$", "times": 1, "delay_s": 0.6})
     started = time.monotonic()

@@ -6,8 +6,8 @@ add up until ``DELETE /__emulator__/faults``. A rule selects requests with
 request path), and says how often with ``times`` (the next N matches) and/or
 ``probability`` (0..1); with neither it fires on every match. What happens:
 
-* ``status`` (+ optional ``retry_after`` seconds): answer that status with a
-  Linode-style error body;
+* ``status`` (+ optional ``retry_after`` seconds, and an optional ``reason``
+  such as ``"Linode busy"``): answer that status with a Linode-style error body;
 * ``delay_s``: wait that many seconds first;
 * ``reset``: close the connection without answering;
 * ``hang``: never answer (until the client gives up or the emulator stops);
@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RULE_KEYS = (
-    "method", "path", "times", "probability", "status", "retry_after", "delay_s", "reset", "hang", "after_effect",
+    "method", "path", "times", "probability", "status", "retry_after", "reason", "delay_s", "reset", "hang",
+    "after_effect",
 )
 
 REASONS = {
@@ -60,6 +61,7 @@ class FaultRule:
     probability: float | None = None
     status: int | None = None
     retry_after: int | None = None
+    reason: str | None = None
     delay_s: float = 0.0
     reset: bool = False
     hang: bool = False
@@ -83,6 +85,7 @@ class FaultAction:
     delay_s: float = 0.0
     status: int | None = None
     retry_after: int | None = None
+    reason: str | None = None
     reset: bool = False
     hang: bool = False
     after_effect: bool = False
@@ -93,7 +96,7 @@ class FaultAction:
         return self.status is not None or self.reset or self.hang
 
     def error_body(self) -> dict[str, Any]:
-        reason = REASONS.get(self.status or 0, "Emulated fault")
+        reason = self.reason or REASONS.get(self.status or 0, "Emulated fault")
         return {"errors": [{"reason": reason}]}
 
 
@@ -132,6 +135,7 @@ def parse_rule(raw: Any) -> FaultRule:
         probability=_number(raw, "probability") if "probability" in raw else None,
         status=_number(raw, "status", integer=True, minimum=100) if "status" in raw else None,
         retry_after=_number(raw, "retry_after", integer=True) if "retry_after" in raw else None,
+        reason=raw.get("reason"),
         delay_s=float(_number(raw, "delay_s")) if "delay_s" in raw else 0.0,
         reset=raw.get("reset", False),
         hang=raw.get("hang", False),
@@ -147,6 +151,8 @@ def parse_rule(raw: Any) -> FaultRule:
         raise FaultRuleError("a rule needs an effect: status, delay_s, reset or hang")
     if rule.retry_after is not None and rule.status is None:
         raise FaultRuleError("retry_after needs a status")
+    if rule.reason is not None and (rule.status is None or not isinstance(rule.reason, str) or not rule.reason):
+        raise FaultRuleError("reason must be a non-empty string, with a status")
     return rule
 
 
@@ -189,7 +195,7 @@ class FaultBook:
                 action.rules.append(rule)
                 action.delay_s += rule.delay_s
                 if rule.status is not None or rule.reset or rule.hang:
-                    action.status, action.retry_after = rule.status, rule.retry_after
+                    action.status, action.retry_after, action.reason = rule.status, rule.retry_after, rule.reason
                     action.reset, action.hang = rule.reset, rule.hang
                     action.after_effect = rule.after_effect
                     break
