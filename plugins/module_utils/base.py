@@ -80,8 +80,9 @@ class LinodeModuleBase(abc.ABC):
     def connect(self):
         if not HAS_LINODE_API4:
             self.module.fail_json(msg=missing_required_lib("linode_api4"), exception=LINODE_API4_IMPORT_ERROR)
-        if self.params["request_timeout"] <= 0:
-            self.fail("request_timeout must be a positive number of seconds", field="request_timeout")
+        for option in ("request_timeout", "wait_timeout"):
+            if self.params.get(option) is not None and self.params[option] <= 0:
+                self.fail("%s must be a positive number of seconds" % option, field=option)
         self.client = build_client(
             self.params["api_token"], self.params["api_url"], self.params["api_version"],
             self.params["ca_path"], self.params["request_timeout"], self.deadline)

@@ -290,8 +290,6 @@ class LinodeImageCapture(LinodeModuleBase):
 
     def _validate_options(self):
         """Checks that need no API request, so bad input fails before anything is sent."""
-        if self.params["wait_timeout"] <= 0:
-            raise LinodeError("wait_timeout must be a positive number of seconds", field="wait_timeout")
         if self.params["label"] is not None:
             img.validate_label(self.params["label"])
         img.validate_tags(self.params["tags"] or [])

@@ -97,8 +97,6 @@ class LinodeImageWait(LinodeModuleBase):
     )
 
     def run_task(self):
-        if self.params["wait_timeout"] <= 0:
-            raise LinodeError("wait_timeout must be a positive number of seconds", field="wait_timeout")
         available, pending = {}, {}
         for image in self.params["images"]:
             if not image.get("id"):

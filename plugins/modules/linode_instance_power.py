@@ -206,8 +206,6 @@ class LinodeInstancePower(LinodeModuleBase):
         self.latest = {}
 
     def run_task(self):
-        if self.params["wait_timeout"] <= 0:
-            raise LinodeError("wait_timeout must be a positive number of seconds", field="wait_timeout")
         instances = self._get_instances()
         self.latest = dict((i["id"], i) for i in instances)
         wanted = "running" if self.params["state"] == "restored" else self.params["state"]
