@@ -18,11 +18,12 @@ export ANSIBLE_REMOTE_TMP := $(CURDIR)/.ansible/tmp
 ANSIBLE_TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help venv collection demo sanity lint units emulator-tests integration system-deps e2e awx-tests docs changelog-lint test clean
+.PHONY: help venv collection demo bench bench-smoke sanity lint units emulator-tests integration system-deps e2e awx-tests docs changelog-lint test clean
 
 help:
 	@echo "make demo   capture images of an emulated fleet, offline, in under a minute"
 	@echo "make test   run every test (sanity, lint, unit, emulator, integration)"
+	@echo "make bench  fleet benchmark against linode.cloud (tests/perf/README.md; make bench-smoke: a minute)"
 	@echo "make clean  remove the virtualenv, caches and test output"
 
 $(STAMP): requirements-dev.txt requirements.txt emulator/pyproject.toml $(shell find emulator/src -name '*.py' 2>/dev/null)
@@ -48,6 +49,14 @@ collection: $(STAMP)
 # The demo: the emulator serves demo/fleet.yml over HTTPS; the golden_image and capture playbooks run against it.
 demo: collection
 	$(BIN)/python demo/run_demo.py
+
+# The fleet benchmark (issue 6): this collection's capture playbook against linode.cloud on the emulator.
+# linode.cloud comes from LINODE_CLOUD_COLLECTIONS and LINODE_CLOUD_VENV (tests/perf/README.md); options in BENCH_ARGS.
+bench: $(STAMP)
+	$(BIN)/python tests/perf/bench.py $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)
+	$(BIN)/python tests/perf/bench.py --smoke $(BENCH_ARGS)
 
 # ansible-test would download get-pip.py from an Ansible CI host; seed its cache with an
 # ensurepip-based bootstrap so sanity runs offline.

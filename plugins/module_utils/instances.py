@@ -74,6 +74,16 @@ def _config_names(configs: list) -> str:
     return ", ".join(c.get("label") or str(c.get("id")) for c in configs)
 
 
+def get_disk(client, linode_id: int, disk_id: int) -> dict | None:
+    """One disk by id, or None if the instance has no such disk."""
+    try:
+        return client.get("/linode/instances/%d/disks/%d" % (linode_id, disk_id))
+    except Exception as exc:  # pylint: disable=broad-except
+        if is_api_error(exc, 404):
+            return None
+        raise
+
+
 def choose_disk(client, instance: dict, disk_id: int | None = None, disk_label: str | None = None) -> dict:
     """The disk to capture: by id, by label, or the root disk of the instance's config profiles.
 
@@ -81,16 +91,19 @@ def choose_disk(client, instance: dict, disk_id: int | None = None, disk_label: 
     tells the host checks where the disk is mounted.
 
     Fails, naming the option, when the disk does not exist on this instance or the choice is
-    ambiguous. Costs one request, two when the root disk has to be read from the configs.
+    ambiguous. Costs one request, two when the root disk has to be read from the configs. Disks
+    are read one by one where the id is known: lists of disks and configs share the API's
+    tighter limit for paginated lists (200 a minute per token), which a fleet would soon reach.
     """
-    disks = list_disks(client, instance["id"])
     if disk_id is not None:
-        matches = [d for d in disks if d["id"] == disk_id]
-        if not matches:
+        disk = get_disk(client, instance["id"], disk_id)
+        if disk is None:
             raise LinodeError("Linode %s (%s) has no disk with id %s (disk_id); its disks: %s"
-                              % (instance["label"], instance["id"], disk_id, _describe(disks)), field="disk_id")
-        return matches[0]
+                              % (instance["label"], instance["id"], disk_id,
+                                 _describe(list_disks(client, instance["id"]))), field="disk_id")
+        return disk
     if disk_label is not None:
+        disks = list_disks(client, instance["id"])
         matches = [d for d in disks if d["label"] == disk_label]
         if len(matches) != 1:
             problem = "no disk" if not matches else "%d disks" % len(matches)
@@ -99,15 +112,18 @@ def choose_disk(client, instance: dict, disk_id: int | None = None, disk_label: 
                               field="disk_label")
         return matches[0]
     roots = root_disk_ids(list_configs(client, instance["id"]))
-    by_id = dict((d["id"], d) for d in disks)
-    candidates = [by_id[i] for i in roots if i in by_id]
-    if len(candidates) != 1:
-        why = ("no config profile mounts a disk as its root device" if not candidates else
-               "its config profiles boot from different disks: %s" % "; ".join(
-                   "%s (%s) in %s" % (by_id[i]["label"], i, _config_names(roots[i])) for i in roots if i in by_id))
-        raise LinodeError("Cannot tell which disk of Linode %s (%s) to capture: %s. Set disk_id or disk_label."
-                          % (instance["label"], instance["id"], why), field="disk_id")
-    return dict(candidates[0], device=roots[candidates[0]["id"]][0].get("root_device") or "/dev/sda")
+    disk = get_disk(client, instance["id"], list(roots)[0]) if len(roots) == 1 else None
+    if disk is None:
+        by_id = dict((d["id"], d) for d in list_disks(client, instance["id"]))
+        candidates = [by_id[i] for i in roots if i in by_id]
+        if len(candidates) != 1:
+            why = ("no config profile mounts a disk as its root device" if not candidates else
+                   "its config profiles boot from different disks: %s" % "; ".join(
+                       "%s (%s) in %s" % (d["label"], d["id"], _config_names(roots[d["id"]])) for d in candidates))
+            raise LinodeError("Cannot tell which disk of Linode %s (%s) to capture: %s. Set disk_id or disk_label."
+                              % (instance["label"], instance["id"], why), field="disk_id")
+        disk = candidates[0]
+    return dict(disk, device=roots[disk["id"]][0].get("root_device") or "/dev/sda")
 
 
 def _describe(disks: list) -> str:

@@ -129,6 +129,61 @@ options:
         ends with.
     type: list
     elements: dict
+  captures:
+    description:
+      - Several captures in one task, for a fleet. There is one entry per source disk. The entries are handled one
+        after another with one API client and, with O(wait=true), waited for together. A fleet then costs one module run instead of one per host.
+      - Each entry takes the keys below; O(description), O(tags), O(cloud_init) and O(require_offline) default to the
+        task's options, and every other option applies to all entries.
+      - An entry that fails does not stop the others. Each entry's outcome is in RV(captures), and the task fails once
+        all were handled if one failed.
+      - Cannot be combined with O(linode_id), O(linode_label), O(disk_id), O(disk_label), O(label), O(recreate),
+        O(replicate_regions) or O(state=absent).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - A name of your choice for the entry, returned with its outcome (for example the inventory host).
+        type: str
+      linode_id:
+        description:
+          - ID of the instance, as O(linode_id). One of O(captures[].linode_id) or O(captures[].linode_label) is
+            required.
+        type: int
+      linode_label:
+        description:
+          - Label of the instance, as O(linode_label).
+        type: str
+      disk_id:
+        description:
+          - ID of the disk, as O(disk_id).
+        type: int
+      disk_label:
+        description:
+          - Label of the disk, as O(disk_label).
+        type: str
+      label:
+        description:
+          - Label of the image, as O(label); defaults to the disk's label.
+        type: str
+      description:
+        description:
+          - Description of the image, as O(description).
+        type: str
+      tags:
+        description:
+          - Tags of the image, as O(tags).
+        type: list
+        elements: str
+      cloud_init:
+        description:
+          - Whether the image supports cloud-init, as O(cloud_init).
+        type: bool
+      require_offline:
+        description:
+          - Whether to fail this entry when its instance is not offline, as O(require_offline).
+        type: bool
 seealso:
   - module: golden_image.linode.linode_image_info
   - name: Capture an Image (Linode docs)
@@ -168,6 +223,15 @@ EXAMPLES = r"""
     recreate: true
     replicate_regions: [eu-west]
 
+- name: Start the captures of a whole fleet in one task, one entry per host
+  golden_image.linode.linode_image_capture:
+    captures: "{{ ansible_play_hosts | map('extract', hostvars, 'capture_entry') | list }}"
+    require_offline: true
+    wait: false
+  run_once: true
+  delegate_to: localhost
+  register: started
+
 - name: Delete the image
   golden_image.linode.linode_image_capture:
     label: web-base
@@ -177,7 +241,7 @@ EXAMPLES = r"""
 RETURN = r"""
 image:
   description: The image as the Linode API returns it; in check mode, the image a real run would create or keep.
-  returned: when O(state=present)
+  returned: when O(state=present), without O(captures)
   type: dict
   sample:
     id: private/100001
@@ -188,7 +252,7 @@ image:
     regions: [{region: us-east, status: available}]
 source:
   description: Where the image comes from.
-  returned: when O(state=present)
+  returned: when O(state=present), without O(captures)
   type: dict
   contains:
     linode_id:
@@ -221,6 +285,39 @@ source:
           null when it was given by O(disk_id) or O(disk_label).
       type: str
       sample: /dev/sda
+captures:
+  description:
+    - With O(captures), the outcome of each entry, in the order of O(captures).
+    - An entry that failed has C(failed=true), C(msg) and, when an option is at fault, C(field); it has C(source)
+      when the instance and disk were found.
+  returned: when O(captures) is set
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The entry's O(captures[].name).
+      type: str
+      sample: web-1
+    changed:
+      description: Whether the entry created or changed an image (in check mode, whether it would).
+      type: bool
+    image:
+      description: As RV(image), for this entry.
+      type: dict
+    source:
+      description: As RV(source), for this entry.
+      type: dict
+    failed:
+      description: Whether the entry failed.
+      type: bool
+    msg:
+      description: Why the entry failed.
+      type: str
+      sample: "disk_id: disk 2002 of Linode 1001 is swap, not ext3 or ext4"
+    field:
+      description: The option at fault, when there is one.
+      type: str
+      sample: captures[3].disk_id
 deleted:
   description: IDs of the images deleted, by O(state=absent) or by O(recreate).
   returned: always
@@ -241,16 +338,23 @@ api_requests:
 
 from ansible_collections.golden_image.linode.plugins.module_utils import images as img
 from ansible_collections.golden_image.linode.plugins.module_utils.base import LinodeModuleBase
-from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
+from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError, format_api_error
 from ansible_collections.golden_image.linode.plugins.module_utils.instances import (
     check_capturable,
     choose_disk,
     get_instance,
 )
+from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
     wait_for_capture,
+    wait_for_captures,
     wait_for_replication,
 )
+
+# The keys of a captures entry, with their types.
+CAPTURE_ENTRY_KEYS = dict(name="str", linode_id="int", linode_label="str", disk_id="int", disk_label="str",
+                          label="str", description="str", tags="list", cloud_init="bool", require_offline="bool")
+SOURCE_KEYS = ("linode_id", "linode_label", "disk_id", "disk_label", "label")
 
 
 class LinodeImageCapture(LinodeModuleBase):
@@ -271,11 +375,19 @@ class LinodeImageCapture(LinodeModuleBase):
         replicate_regions=dict(type="list", elements="str", default=[]),
         known_images=dict(type="list", elements="dict"),
         known_instances=dict(type="list", elements="dict"),
+        captures=dict(
+            type="list", elements="dict",
+            options=dict((key, dict(type=kind, elements="str") if kind == "list" else dict(type=kind))
+                         for key, kind in CAPTURE_ENTRY_KEYS.items()),
+            mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")],
+            required_one_of=[("linode_id", "linode_label")],
+        ),
     )
     module_kwargs = dict(
-        mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")],
+        mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")]
+        + [("captures", option) for option in ("linode_id", "linode_label", "disk_id", "disk_label", "label")],
         required_if=[
-            ("state", "present", ("linode_id", "linode_label"), True),
+            ("state", "present", ("linode_id", "linode_label", "captures"), True),
             ("state", "absent", ("label",)),
         ],
     )
@@ -283,17 +395,30 @@ class LinodeImageCapture(LinodeModuleBase):
     def run_task(self):
         self._validate_options()
         self.result["deleted"] = []
-        if self.params["state"] == "absent":
+        if self.params["captures"] is not None:
+            self.capture_many()
+        elif self.params["state"] == "absent":
             self.delete_images()
         else:
             self.present_image()
 
     def _validate_options(self):
         """Checks that need no API request, so bad input fails before anything is sent."""
-        if self.params["label"] is not None:
-            img.validate_label(self.params["label"])
-        img.validate_tags(self.params["tags"] or [])
-        img.validate_description(self.params["description"])
+        if self.params["captures"] is not None:
+            for option in ("recreate", "replicate_regions"):
+                if self.params[option]:
+                    raise LinodeError("captures cannot be combined with %s: capture one image per task for that"
+                                      % option, field=option)
+            if self.params["state"] == "absent":
+                raise LinodeError("captures cannot be combined with state: absent", field="state")
+        self._validate_capture(self.params)
+
+    @staticmethod
+    def _validate_capture(options):
+        if options["label"] is not None:
+            img.validate_label(options["label"])
+        img.validate_tags(options["tags"] or [])
+        img.validate_description(options["description"])
 
     def _get_source(self):
         instance = get_instance(self.client, self.params["linode_id"], self.params["linode_label"],
@@ -412,6 +537,50 @@ class LinodeImageCapture(LinodeModuleBase):
                 image = wait_for_replication(self.client, image["id"], self.deadline)
         self.result["image"] = image
         self.result["diff"] = dict(before=existing or {}, after=image)
+
+    def capture_many(self):
+        """captures: each entry as its own capture, one after another, then one wait for all of them."""
+        task_params, outcomes = self.params, []
+        for index, entry in enumerate(task_params["captures"]):
+            # An entry's source keys replace the task's; its other keys, left out or null, fall back to the task's.
+            self.params = dict(task_params, wait=False)
+            self.params.update((key, value) for key, value in entry.items() if value is not None or key in SOURCE_KEYS)
+            self.result = {"changed": False}
+            try:
+                self._validate_capture(self.params)
+                self.present_image()
+            except Exception as exc:  # pylint: disable=broad-except
+                if not isinstance(exc, LinodeError) and not is_api_error(exc):
+                    raise
+                self.result.update(failed=True, msg=str(exc) if isinstance(exc, LinodeError) else format_api_error(exc))
+                if getattr(exc, "field", None):
+                    self.result["field"] = "captures[%d].%s" % (index, exc.field)
+            self.result["name"] = entry["name"]
+            outcomes.append(self.result)
+        self.params = task_params
+        self.result = dict(changed=any(o["changed"] for o in outcomes), deleted=[], captures=outcomes,
+                           diff=dict(before=[o.get("diff", {}).get("before", {}) for o in outcomes],
+                                     after=[o.get("diff", {}).get("after", {}) for o in outcomes]))
+        if self.params["wait"] and not self.module.check_mode:
+            self._wait_for_all(outcomes)
+        failed = [o for o in outcomes if o.get("failed")]
+        if failed:
+            raise LinodeError("%d of %d captures failed: %s" % (len(failed), len(outcomes), "; ".join(
+                "%s: %s" % (o["name"] or o.get("source", {}).get("linode_id", "?"), o["msg"]) for o in failed)))
+
+    def _wait_for_all(self, outcomes):
+        capturing = dict((o["image"]["id"], o) for o in outcomes
+                         if not o.get("failed") and o["image"].get("status") != "available")
+        if not capturing:
+            return
+        available, failed = wait_for_captures(self.client, dict(
+            (image_id, (o["source"]["linode_id"], o["source"]["disk_id"])) for image_id, o in capturing.items()),
+            self.deadline)
+        for image_id, outcome in capturing.items():
+            if image_id in available:
+                outcome["image"] = outcome["diff"]["after"] = available[image_id]
+            else:
+                outcome.update(failed=True, msg=failed[image_id])
 
     def _delete_after(self, new_image, old_images):
         """recreate: delete the old images only once the new one is available."""

@@ -559,15 +559,16 @@ class World:
     def run_killed_during_capture(self, name: str, good_labels: set[str], timeout: float = PLAYBOOK_TIMEOUT_S) -> tuple[Run, dict]:
         """Start a run and SIGKILL its process group once a good host's capture is ``creating``.
 
-        The run's first capture request never gets an answer and is never performed (an emulator
-        ``hang`` fault), so the kill finds the good hosts both ways a SIGKILL can: one powered off
-        with its image ``creating``, another powered off with no image at all.
+        The run's second capture request never gets an answer and is never performed (an emulator
+        ``hang`` fault after one ``skip``; the role starts a batch's captures one after another), so
+        the kill finds the good hosts both ways a SIGKILL can: one powered off with its image
+        ``creating``, another powered off with no image at all.
 
         Returns the run and the emulator state right after the kill. Whatever the run started
         that outlived the kill (an async job on the controller, an ssh master) is killed too, by
         pid, as if the controller itself had gone down.
         """
-        self.emulator.add_faults({"method": "POST", "path": r"^/v4(beta)?/images$", "times": 1, "hang": True})
+        self.emulator.add_faults({"method": "POST", "path": r"^/v4(beta)?/images$", "skip": 1, "times": 1, "hang": True})
         process, context = self.start_playbook(name)
 
         def capturing() -> bool:

@@ -190,7 +190,7 @@ def test_run_was_killed_while_a_good_host_was_offline_and_capturing(world, kille
         # Captured offline: the emulator says so, and the host really is down.
         assert linode_status(state_at_kill, host.linode_id) == "offline"
         assert not answers_at_kill[host.name]
-    # The first capture request hung (harness.World.run_killed_during_capture): one good host had no image yet.
+    # The second capture request hung (harness.World.run_killed_during_capture): one good host had no image yet.
     assert len(capturing) < len(world.of_kind("good")), state_at_kill["images"]
 
 

@@ -78,6 +78,13 @@ def test_times_counts_matching_requests_only(api: requests.Session, emu: Emulato
     assert rules[0]["fired"] == 3
 
 
+def test_skip_lets_the_first_matches_through(api: requests.Session, emu: Emulator) -> None:
+    emu.add_faults({"method": "GET", "path": "^/v4/images$", "skip": 2, "times": 1, "status": 500})
+    statuses = [api.get(f"{emu.api_url}/images").status_code for _attempt in range(4)]
+    assert statuses == [200, 200, 500, 200]
+    assert emu.control("GET", "faults").json()["rules"][0]["fired"] == 1
+
+
 def test_after_effect_server_acts_but_client_sees_502(api: requests.Session, emu: Emulator) -> None:
     emu.add_faults({"method": "POST", "path": "^/v4/images$", "times": 1, "status": 502, "after_effect": True})
     response = api.post(f"{emu.api_url}/images", json={"disk_id": 2001, "label": "ghost"})

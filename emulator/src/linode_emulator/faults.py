@@ -4,7 +4,9 @@ Rules are posted to ``POST /__emulator__/faults`` as ``{"rules": [...]}`` and
 add up until ``DELETE /__emulator__/faults``. A rule selects requests with
 ``method`` (optional; any if absent) and ``path`` (a regex searched in the
 request path), and says how often with ``times`` (the next N matches) and/or
-``probability`` (0..1); with neither it fires on every match. What happens:
+``probability`` (0..1); with neither it fires on every match. ``skip`` lets
+that many matches through first (to fault the second capture of a batch, not
+the first). What happens:
 
 * ``status`` (+ optional ``retry_after`` seconds, and an optional ``reason``
   such as ``"Linode busy"``): answer that status with a Linode-style error body;
@@ -31,7 +33,7 @@ from typing import Any
 
 RULE_KEYS = (
     "method", "path", "times", "probability", "status", "retry_after", "reason", "delay_s", "reset", "hang",
-    "after_effect",
+    "after_effect", "skip",
 )
 
 REASONS = {
@@ -66,6 +68,8 @@ class FaultRule:
     reset: bool = False
     hang: bool = False
     after_effect: bool = False
+    skip: int = 0
+    skipped: int = 0
     fired: int = 0
 
     @property
@@ -140,6 +144,7 @@ def parse_rule(raw: Any) -> FaultRule:
         reset=raw.get("reset", False),
         hang=raw.get("hang", False),
         after_effect=raw.get("after_effect", False),
+        skip=_number(raw, "skip", integer=True) if "skip" in raw else 0,
     )
     if rule.probability is not None and rule.probability > 1:
         raise FaultRuleError("probability must be between 0 and 1")
@@ -188,6 +193,9 @@ class FaultBook:
                 if rule.method is not None and rule.method != method:
                     continue
                 if not rule.path.search(path):
+                    continue
+                if rule.skipped < rule.skip:
+                    rule.skipped += 1
                     continue
                 if rule.probability is not None and self._rng.random() >= rule.probability:
                     continue

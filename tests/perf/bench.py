@@ -1,0 +1,887 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) golden_image.linode contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fleet benchmark: this collection's capture playbook against linode.cloud, on the same emulated fleet.
+
+    .venv/bin/python tests/perf/bench.py [--smoke] [--speed S] [--sizes N ...] [--contenders NAME ...]
+                                         [--json OUT] [--png OUT] [--keep] [--verbose] [--report JSON]
+
+For every contender and every fleet size N (default 1, 10, 50, 100; forks = min(N, 50)) it starts a
+fresh Linode API emulator (one --speed for all runs, the documented rate limits on) serving N running
+Linodes whose disks have mixed used sizes, captures every disk with the contender's playbook, and
+measures: wall time; the ideal (the critical path: the slowest host's shutdown + capture + boot, from
+the emulator's own events) and wall/ideal; API requests by endpoint and per host (the emulator's
+request log); 429 answers; failed hosts (play recap); duplicate images; instances not back in their
+power state; controller CPU seconds (user + sys of the ansible-playbook process tree).
+
+Contenders, each in its own virtualenv:
+
+- ``ours``: ``ansible-playbook golden_image.linode.capture`` from a private copy of the work tree,
+  with this repository's .venv (the interpreter running this script);
+- ``linode.cloud``: tests/perf/linode_cloud_capture.yml, when ``LINODE_CLOUD_COLLECTIONS`` (a
+  collections path holding ansible_collections/linode/cloud) and ``LINODE_CLOUD_VENV`` (a venv with
+  ansible-core and linode.cloud's requirements.txt) are set; otherwise it is skipped, and the report
+  says why.
+
+``--smoke`` runs N = 1 and 10 only, at a higher speed, ours only unless LINODE_CLOUD_COLLECTIONS is
+set, in about a minute, and exits non-zero when one of our correctness columns fails (failed hosts,
+duplicate images, instances not back in their power state). See tests/perf/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import collections
+import json
+import math
+import os
+import re
+import resource
+import selectors
+import shlex
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import apishim  # noqa: E402  pylint: disable=wrong-import-position
+import fleetgen  # noqa: E402  pylint: disable=wrong-import-position
+
+OURS = "ours"
+LINODE_CLOUD = "linode.cloud"
+SIZES = (1, 10, 50, 100)
+SMOKE_SIZES = (1, 10)
+MAX_FORKS = 50
+# Host 1's chain is 15 + (20 + 5400 / 25) + 25 = 276 emulated seconds: 138 s real at speed 2.
+DEFAULT_SPEED = 2.0
+SMOKE_SPEED = 20.0
+
+# The goals of issue 6 for this collection at N = 100.
+GOAL_RATIO = 1.3
+GOAL_REQUESTS_PER_HOST = 10
+# "Flat": requests per host never grow by more than this factor from one N to the next.
+FLAT_FACTOR = 1.1
+
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 15
+HTTP_TIMEOUT_S = 10
+GIT_TIMEOUT_S = 60
+CHECK_TIMEOUT_S = 60
+KILL_GRACE_S = 10
+# A playbook may take this many times the modelled ideal, plus a fixed allowance, before it is killed.
+PLAYBOOK_TIMEOUT_FACTOR = 8
+PLAYBOOK_TIMEOUT_BASE_S = 600
+
+TASK_LINE = re.compile(r"^TASK \[(.*?)\]", re.MULTILINE)
+FATAL_LINE = re.compile(r"^fatal: \[(\S+)\]: (?:FAILED|UNREACHABLE)! => (.*)$", re.MULTILINE)
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
+                   r"(?:\s+skipped=(\d+))?(?:\s+rescued=(\d+))?(?:\s+ignored=(\d+))?", re.MULTILINE)
+POWER_PATH = re.compile(r"^/v4(?:beta)?/linode/instances/(\d+)/(shutdown|boot)$")
+IMAGES_PATH = re.compile(r"^/v4(?:beta)?/images$")
+ACTIONS = (("linode_shutdown", "shutdown"), ("disk_imagize", "capture"), ("linode_boot", "boot"))
+
+
+# ---------------------------------------------------------------------------- set-up
+
+def snapshot_collection(workdir: str) -> str:
+    """Copy the collection as ``make collection`` does (the files git knows, without the emulator) into ``workdir``.
+
+    A private copy measures the work tree as it is, and neither disturbs nor depends on
+    .cache/collections, which ``make`` rebuilds while other runs may be using it (as tests/perf/capture_one.py does).
+    """
+    listed = subprocess.run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--deduplicate",
+                             "--", ".", ":!:emulator", ":!:tests", ":!:docs"],
+                            capture_output=True, timeout=GIT_TIMEOUT_S, check=True)
+    root = os.path.join(workdir, "collections")
+    target = os.path.join(root, "ansible_collections", "golden_image", "linode")
+    for name in listed.stdout.decode("utf-8").split("\0"):
+        source = os.path.join(REPO, name)
+        if name and os.path.isfile(source):
+            os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
+            shutil.copy2(source, os.path.join(target, name))
+    if not os.path.isfile(os.path.join(target, "playbooks", "capture.yml")):
+        raise RuntimeError("no playbooks/capture.yml under %s" % REPO)
+    return root
+
+
+def linode_cloud_setup() -> tuple:
+    """(collections path, venv, None) when linode.cloud can run, else (None, None, the reason it is skipped)."""
+    collections_path = os.environ.get("LINODE_CLOUD_COLLECTIONS")
+    venv = os.environ.get("LINODE_CLOUD_VENV")
+    if not collections_path:
+        return None, None, "LINODE_CLOUD_COLLECTIONS is not set (a collections path holding ansible_collections/linode/cloud)"
+    module = os.path.join(collections_path, "ansible_collections", "linode", "cloud", "plugins", "modules", "image.py")
+    if not os.path.isfile(module):
+        return None, None, "LINODE_CLOUD_COLLECTIONS=%s holds no ansible_collections/linode/cloud" % collections_path
+    if not venv:
+        return None, None, "LINODE_CLOUD_VENV is not set (a venv with ansible-core and linode.cloud's requirements.txt)"
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.isfile(os.path.join(venv, "bin", "ansible-playbook")) or not os.path.isfile(python):
+        return None, None, "LINODE_CLOUD_VENV=%s has no bin/ansible-playbook" % venv
+    checked = subprocess.run([python, "-c", "import linode_api4, polling, ansible_specdoc"], capture_output=True, text=True,
+                             timeout=CHECK_TIMEOUT_S, check=False)
+    if checked.returncode != 0:
+        return None, None, "LINODE_CLOUD_VENV=%s lacks linode.cloud's requirements: %s" % (
+            venv, (checked.stderr.strip().splitlines() or ["?"])[-1])
+    return collections_path, venv, None
+
+
+def tool_version(python: str, code: str) -> str:
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, check=False)
+    return done.stdout.strip() or "?"
+
+
+def collection_version(collections_path: str, namespace: str, name: str) -> str:
+    for meta in ("MANIFEST.json", "galaxy.yml"):
+        path = os.path.join(collections_path, "ansible_collections", namespace, name, meta)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                document = json.load(handle) if meta.endswith(".json") else yaml.safe_load(handle)
+            version = (document.get("collection_info") or document).get("version")
+            if version:
+                return str(version)
+    return "?"
+
+
+# ---------------------------------------------------------------------------- emulator
+
+class Emulator(object):
+    """``linode-emulator`` in a child process; stopped by its pid."""
+
+    def __init__(self, fleet: str, speed: float, run_dir: str) -> None:
+        executable = os.path.join(os.path.dirname(sys.executable), "linode-emulator")
+        if not os.path.exists(executable):
+            executable = shutil.which("linode-emulator") or executable
+        self.state_dir = os.path.join(run_dir, "emulator-state")
+        self.log_path = os.path.join(run_dir, "emulator.log")
+        self.command = [executable, "--fleet", fleet, "--port", "0", "--speed", str(speed), "--quiet",
+                        "--state-dir", self.state_dir]
+        self.process = None
+        self.info = None
+        self.context = None
+
+    def start(self) -> dict:
+        with open(self.log_path, "w", encoding="utf-8") as log:
+            # stdout carries one JSON start line; stderr goes to a file so it never blocks the server.
+            self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=log, text=True)  # pylint: disable=consider-using-with
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            ready = selector.select(START_TIMEOUT_S)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.stop()
+            raise RuntimeError("the emulator did not start within %d s; see %s" % (START_TIMEOUT_S, self.log_path))
+        self.info = json.loads(line)
+        self.context = ssl.create_default_context(cafile=self.info["ca_file"]) if self.info.get("ca_file") else None
+        return self.info
+
+    def control(self, what: str, method: str = "GET") -> dict:
+        request = urllib.request.Request("%s/__emulator__/%s" % (self.info["url"], what), method=method,
+                                         data=b"{}" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S, context=self.context) as answer:
+            return json.loads(answer.read().decode("utf-8"))
+
+    def serves(self, path: str) -> bool:
+        """Whether the API answers ``path`` (a GET with the token) with anything but 404."""
+        request = urllib.request.Request(self.info["api_url"] + path, headers={"Authorization": "Bearer " + self.info["token"]})
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S, context=self.context) as answer:
+                return answer.status != 404
+        except urllib.error.HTTPError as error:
+            return error.code != 404
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(STOP_TIMEOUT_S)
+
+
+# ---------------------------------------------------------------------------- one run
+
+def descendants(root: int) -> dict:
+    """pid -> start time (clock ticks after boot) of every process below ``root``, from /proc (empty without it)."""
+    children = collections.defaultdict(list)
+    started = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, encoding="utf-8", errors="replace") as handle:
+                # pid (comm) state ppid ... starttime: comm may hold spaces and parentheses, so split after the last ')'.
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children[int(fields[1])].append(int(entry))
+        started[int(entry)] = fields[19]
+    found = {}
+    pending = [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found[child] = started[child]
+                pending.append(child)
+    return found
+
+
+def signal_known(processes: dict, sent: int) -> None:
+    """Send ``sent`` to each of ``processes`` (pid -> start time) that is still that same process."""
+    for pid, started in processes.items():
+        try:
+            with open("/proc/%d/stat" % pid, encoding="utf-8", errors="replace") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[19] != started:
+                    continue
+            os.kill(pid, sent)
+        except (OSError, IndexError):
+            continue
+
+
+def stop_group(process) -> int:
+    """Stop a process started in its own session, with its process group and every process below it.
+
+    Ansible's workers call setsid(), so they are outside the playbook's group: they are found in /proc
+    (before each signal) and, should they outlive the playbook, killed after it.
+    """
+    tree = {}
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        tree.update(descendants(process.pid))
+        try:
+            os.killpg(process.pid, sent)
+        except ProcessLookupError:
+            pass
+        signal_known(tree, sent)
+        try:
+            returncode = process.wait(KILL_GRACE_S)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        returncode = process.wait(KILL_GRACE_S)
+    signal_known(tree, signal.SIGKILL)
+    return returncode
+
+
+def run_playbook(command: list, env: dict, run_dir: str, timeout: float) -> dict:
+    """Run ``command`` in its own session; wall time, CPU of its whole process tree, exit code, output."""
+    output_path = os.path.join(run_dir, "ansible-playbook.log")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timed_out = False
+    with open(output_path, "w", encoding="utf-8") as output:
+        started = time.time()
+        process = subprocess.Popen(command, env=env, cwd=run_dir, stdout=output, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
+                                   start_new_session=True)
+        try:
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            returncode = stop_group(process)
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM): take the playbook down with us.
+            stop_group(process)
+            raise
+        ended = time.time()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(output_path, encoding="utf-8", errors="replace") as output:
+        text = output.read()
+    return dict(start=started, end=ended, wall_s=ended - started, returncode=returncode, timed_out=timed_out,
+                cpu_user_s=after.ru_utime - before.ru_utime, cpu_sys_s=after.ru_stime - before.ru_stime,
+                cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+                output=text, output_path=output_path)
+
+
+def run_one(contender: dict, count: int, speed: float, workdir: str, verbose: bool) -> dict:
+    """One fresh emulator, one playbook run of ``contender`` over ``count`` hosts, and its measurements."""
+    name = contender["name"]
+    run_dir = os.path.join(workdir, "%s-%d" % (name, count))
+    os.makedirs(run_dir)
+    fleet_path = os.path.join(run_dir, "fleet.yml")
+    inventory_path = os.path.join(run_dir, "inventory.yml")
+    fleetgen.write_yaml(fleet_path, fleetgen.fleet(count))
+    fleetgen.write_yaml(inventory_path, fleetgen.inventory(count))
+    hosts = fleetgen.hosts(count)
+    forks = min(count, MAX_FORKS)
+    ideal_model = max(fleetgen.model_chain_s(h["used_mb"]) for h in hosts) / speed
+    timeout = PLAYBOOK_TIMEOUT_BASE_S + PLAYBOOK_TIMEOUT_FACTOR * ideal_model
+
+    emulator = Emulator(fleet_path, speed, run_dir)
+    shim = None
+    load_before = os.getloadavg()[0]
+    try:
+        info = emulator.start()
+        env = dict(os.environ)
+        for variable in ("LINODE_API_TOKEN", "LINODE_API_URL", "LINODE_API_VERSION", "LINODE_CA", "LINODE_UA_PREFIX",
+                         "ANSIBLE_CONFIG", "ANSIBLE_INVENTORY", "ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_STDOUT_CALLBACK"):
+            env.pop(variable, None)
+        env.update(
+            ANSIBLE_HOME=os.path.join(run_dir, "ansible-home"),
+            ANSIBLE_LOCAL_TEMP=os.path.join(run_dir, "ansible-home", "tmp"),
+            ANSIBLE_REMOTE_TMP=os.path.join(run_dir, "ansible-home", "remote-tmp"),
+            ANSIBLE_NOCOLOR="true",
+            ANSIBLE_FORCE_COLOR="false",
+            ANSIBLE_HOST_KEY_CHECKING="false",
+            ANSIBLE_RETRY_FILES_ENABLED="false",
+            ANSIBLE_LOCALHOST_WARNING="false",
+            LINODE_TOKEN=info["token"],
+        )
+        if name == OURS:
+            env.update(ANSIBLE_COLLECTIONS_PATH=contender["collections"], LINODE_API_URL=info["api_url"],
+                       LINODE_CA=info["ca_file"] or "")
+            command = [os.path.join(contender["venv"], "bin", "ansible-playbook"), "-i", inventory_path,
+                       "golden_image.linode.capture", "-f", str(forks)]
+        else:
+            api_root = info["url"]
+            # linode.cloud reads GET /linode/instances/{id}/ips after every instance call; when the emulator
+            # does not serve it, the shim does (see apishim.py) and passes everything else through.
+            if not emulator.serves("/linode/instances/%d/ips" % hosts[0]["linode_id"]):
+                shim = apishim.ApiShim(info["url"], info["ca_file"], os.path.join(emulator.state_dir, "server.pem"),
+                                       os.path.join(emulator.state_dir, "server-key.pem"), emulator.control("state")["linodes"])
+                api_root = shim.start()
+            # A clean log and fresh rate-limit windows after the probe.
+            emulator.control("reset", method="POST")
+            env.update(ANSIBLE_COLLECTIONS_PATH=contender["collections"])
+            command = [os.path.join(contender["venv"], "bin", "ansible-playbook"), "-i", inventory_path,
+                       os.path.join(HERE, "linode_cloud_capture.yml"), "-f", str(forks),
+                       "-e", json.dumps({"linode_cloud_api_url": api_root + "/", "linode_cloud_ca_path": info["ca_file"]})]
+        played = run_playbook(command, env, run_dir, timeout)
+        log = emulator.control("requests")["requests"]
+        state = emulator.control("state")
+        shim_log = shim.requests() if shim is not None else []
+    finally:
+        if shim is not None:
+            shim.stop()
+        emulator.stop()
+    if verbose or played["returncode"] not in (0, 2) or played["timed_out"]:
+        sys.stderr.write(played["output"][-20000:])
+    result = measure(name, count, forks, speed, hosts, played, log, shim_log, state)
+    result.update(command=" ".join(shlex.quote(part) for part in command), ideal_model_s=ideal_model, timeout_s=timeout,
+                  load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)], shim_used=shim is not None,
+                  run_dir=run_dir)
+    return result
+
+
+# ---------------------------------------------------------------------------- measurements
+
+def fold(path: str) -> str:
+    """An endpoint with its ids folded: /v4/linode/instances/1001/disks -> /linode/instances/N/disks."""
+    path = re.sub(r"^/v4(?:beta)?", "", path)
+    return re.sub(r"/private/\d+", "/private/N", re.sub(r"/\d+(?=/|$)", "/N", path))
+
+
+def epoch(stamp: str) -> float:
+    """Linode's ``2018-01-01T00:01:01`` (UTC, whole seconds) as epoch seconds."""
+    return float(calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")))
+
+
+def event_starts(events: list, log: list) -> dict:
+    """Event id -> the precise start time: the arrival of the POST that started it (the event's ``created`` is whole seconds).
+
+    Power events match the 200 POST on their instance in the same second, captures the 200 ``POST /images``
+    of that second in order; an event with no match keeps its ``created`` time.
+    """
+    power = collections.defaultdict(list)
+    captures = []
+    for entry in log:
+        if entry["method"] != "POST" or entry["status"] != 200:
+            continue
+        found = POWER_PATH.match(entry["path"])
+        if found:
+            power[(int(found.group(1)), found.group(2))].append(entry["time"])
+        elif IMAGES_PATH.match(entry["path"]):
+            captures.append(entry["time"])
+    starts = {}
+    for event in sorted(events, key=lambda e: e["id"]):
+        created = epoch(event["created"])
+        if event["action"] == "disk_imagize":
+            pool = captures
+        elif event["action"] in ("linode_shutdown", "linode_boot"):
+            pool = power[(event["entity"]["id"], event["action"].split("_", 1)[1])]
+        else:
+            continue
+        # The job starts while its POST is handled: in the same whole second as the POST's arrival, or just after.
+        matches = [t for t in pool if created - 1.0 <= t < created + 1.0]
+        if matches:
+            chosen = min(matches)
+            pool.remove(chosen)
+            starts[event["id"]] = chosen
+        else:
+            starts[event["id"]] = created
+    return starts
+
+
+def failure_reasons(output: str) -> dict:
+    """'task: message' (ids, labels and numbers folded) -> how many hosts failed so, from the playbook's output."""
+    reasons = collections.Counter()
+    task = "?"
+    for line in output.splitlines():
+        found = TASK_LINE.match(line)
+        if found:
+            task = found.group(1)
+            continue
+        found = FATAL_LINE.match(line)
+        if found:
+            try:
+                message = json.loads(found.group(2)).get("msg", found.group(2))
+            except ValueError:
+                message = found.group(2)
+            message = re.sub(r"\d+", "N", re.sub(r"bench-\d+", "HOST", str(message)))[:200]
+            reasons["%s: %s" % (task, message)] += 1
+    return dict(reasons)
+
+
+def measure(name: str, count: int, forks: int, speed: float, hosts: list, played: dict, log: list, shim_log: list,
+            state: dict) -> dict:
+    by_label = dict((h["label"], h) for h in hosts)
+    by_id = dict((h["linode_id"], h) for h in hosts)
+    every = sorted(log + [dict(entry, shim=True) for entry in shim_log], key=lambda e: e["time"])
+
+    endpoints = collections.Counter("%s %s" % (e["method"], fold(e["path"])) for e in every)
+    statuses = collections.Counter(e["status"] for e in every)
+
+    # Failed hosts: the play recap, and every host missing from it (the run was killed, or never reached it).
+    recap = dict((m.group(1), dict(failed=int(m.group(5)), unreachable=int(m.group(4))))
+                 for m in RECAP.finditer(played["output"]))
+    failed = sorted(label for label in by_label if label not in recap or recap[label]["failed"] or recap[label]["unreachable"])
+
+    # Images: one per host. A duplicate is a second image with a host's label, or from the same instance.
+    images = dict((image["id"], image) for image in state.get("images", []))
+    from_instance = collections.defaultdict(set)
+    for event in state.get("events", []):
+        secondary = event.get("secondary_entity") or {}
+        if event["action"] == "disk_imagize" and secondary.get("id") in images:
+            from_instance[event["entity"]["id"]].add(secondary["id"])
+    duplicates = 0
+    without_image = []
+    for host in hosts:
+        labelled = set(i for i, image in images.items() if image.get("label") == host["label"])
+        mine = labelled | from_instance.get(host["linode_id"], set())
+        duplicates += max(0, len(mine) - 1)
+        if not any(images[i].get("status") == "available" for i in mine):
+            without_image.append(host["label"])
+
+    # Power: each instance in the state it had when the fleet started.
+    power = dict((linode["id"], linode["status"]) for linode in state.get("linodes", []))
+    not_restored = sorted(by_id[i]["label"] for i in by_id if power.get(i) != by_id[i]["status"])
+
+    # The ideal: the slowest host's shutdown + capture + boot, each the emulator's event duration (real s).
+    events = [e for e in state.get("events", []) if e["action"] in dict(ACTIONS) and e["entity"].get("id") in by_id]
+    starts = event_starts(events, log)
+    chains = {}
+    modelled_steps = 0
+    phases = {}
+    for action, step in ACTIONS:
+        finished = [e for e in events if e["action"] == action and e.get("status") == "finished" and e.get("duration") is not None]
+        if finished:
+            phases[step] = dict(
+                events=len(finished),
+                first_start_s=min(starts[e["id"]] for e in finished) - played["start"],
+                last_start_s=max(starts[e["id"]] for e in finished) - played["start"],
+                first_end_s=min(starts[e["id"]] + e["duration"] for e in finished) - played["start"],
+                last_end_s=max(starts[e["id"]] + e["duration"] for e in finished) - played["start"],
+                min_duration_s=min(e["duration"] for e in finished), max_duration_s=max(e["duration"] for e in finished))
+    for host in hosts:
+        total = 0.0
+        for action, step in ACTIONS:
+            durations = [e["duration"] for e in events if e["entity"]["id"] == host["linode_id"] and e["action"] == action
+                         and e.get("status") == "finished" and e.get("duration") is not None]
+            if durations:
+                total += durations[-1]
+            else:
+                modelled_steps += 1
+                timing = fleetgen.TIMING
+                emulated = {"shutdown": timing["shutdown_s"], "capture": fleetgen.capture_s(host["used_mb"]),
+                            "boot": timing["boot_s"]}[step]
+                total += emulated / speed
+        chains[host["label"]] = total
+    ideal = max(chains.values())
+    critical = max(chains, key=chains.get)
+    api = [e for e in every if not e.get("shim")]
+    return dict(
+        contender=name, n=count, forks=forks, speed=speed,
+        wall_s=played["wall_s"], ideal_s=ideal, ratio=played["wall_s"] / ideal, critical_host=critical,
+        ideal_modelled_steps=modelled_steps,
+        requests=len(every), requests_per_host=len(every) / float(count), requests_by_endpoint=dict(endpoints),
+        requests_by_status=dict((str(k), v) for k, v in statuses.items()), shim_requests=len(shim_log),
+        answers_429=statuses.get(429, 0),
+        failed_hosts=len(failed), failed=failed[:20], failure_reasons=failure_reasons(played["output"]), duplicates=duplicates,
+        hosts_without_image=len(without_image), without_image=without_image[:20],
+        not_restored=len(not_restored), not_restored_hosts=not_restored[:20],
+        images=len(images),
+        cpu_s=played["cpu_s"], cpu_user_s=played["cpu_user_s"], cpu_sys_s=played["cpu_sys_s"],
+        returncode=played["returncode"], timed_out=played["timed_out"],
+        first_request_s=(api[0]["time"] - played["start"]) if api else None,
+        last_request_s=(api[-1]["time"] - played["start"]) if api else None,
+        phases=phases,
+    )
+
+
+# ---------------------------------------------------------------------------- report
+
+def fmt(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return "%.*f" % (digits, value)
+    return str(value)
+
+
+def table(headers: list, rows: list) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return "\n".join(lines)
+
+
+COLUMNS = (
+    # key, header, digits, lower is better
+    ("wall_s", "wall (s)", 1),
+    ("ideal_s", "ideal (s)", 1),
+    ("ratio", "wall/ideal", 2),
+    ("requests", "API requests", 0),
+    ("requests_per_host", "requests/host", 1),
+    ("answers_429", "429s", 0),
+    ("failed_hosts", "failed hosts", 0),
+    ("duplicates", "duplicate images", 0),
+    ("hosts_without_image", "hosts without image", 0),
+    ("not_restored", "not back in power state", 0),
+    ("cpu_s", "controller CPU (s)", 1),
+)
+# The columns where the contenders are compared ("ahead"): all but the ideal, which is the world's, not theirs.
+COMPARED = ("wall_s", "ratio", "requests", "requests_per_host", "answers_429", "failed_hosts", "duplicates", "hosts_without_image",
+            "not_restored", "cpu_s")
+CORRECTNESS = ("failed_hosts", "duplicates", "hosts_without_image", "not_restored")
+
+
+def main_table(runs: list) -> str:
+    rows = []
+    for run in runs:
+        rows.append([run["contender"], str(run["n"]), str(run["forks"])]
+                    + [fmt(run[key], digits) if digits else str(int(run[key])) for key, header, digits in COLUMNS])
+    return table(["contender", "N", "forks"] + [header for key, header, digits in COLUMNS], rows)
+
+
+def endpoint_table(runs: list, contender: str) -> str:
+    mine = [r for r in runs if r["contender"] == contender]
+    endpoints = sorted(set(k for r in mine for k in r["requests_by_endpoint"]),
+                       key=lambda k: (-max(r["requests_by_endpoint"].get(k, 0) / float(r["n"]) for r in mine), k))
+    rows = []
+    for endpoint in endpoints:
+        cells = [endpoint]
+        for run in mine:
+            count = run["requests_by_endpoint"].get(endpoint, 0)
+            cells.append("%d (%.1f/host)" % (count, count / float(run["n"])) if count else "-")
+        rows.append(cells)
+    return table(["%s: endpoint" % contender] + ["N=%d" % r["n"] for r in mine], rows)
+
+
+def phase_table(runs: list) -> str:
+    rows = []
+    for run in runs:
+        cells = [run["contender"], str(run["n"]), fmt(run["first_request_s"], 1)]
+        for step in ("shutdown", "capture", "boot"):
+            phase = run["phases"].get(step)
+            cells.append("%.1f-%.1f / %.1f-%.1f" % (phase["first_start_s"], phase["last_start_s"], phase["first_end_s"],
+                                                    phase["last_end_s"]) if phase else "-")
+        last = run["phases"].get("boot")
+        cells.append(fmt(run["wall_s"] - last["last_end_s"], 1) if last else "-")
+        rows.append(cells)
+    return table(["contender", "N", "1st request (s)", "shutdowns started / ended (s)", "captures started / ended (s)",
+                  "boots started / ended (s)", "after last boot (s)"], rows)
+
+
+def goals(runs: list, sizes: list) -> list:
+    """The issue's goals, each (text, met: True/False/None, evidence)."""
+    ours = dict((r["n"], r) for r in runs if r["contender"] == OURS)
+    theirs = dict((r["n"], r) for r in runs if r["contender"] == LINODE_CLOUD)
+    out = []
+    top = max(sizes)
+    if top in ours:
+        run = ours[top]
+        out.append(("ours at N=%d: 0 failed hosts" % top, run["failed_hosts"] == 0, str(run["failed_hosts"])))
+        out.append(("ours at N=%d: 0 duplicate images" % top, run["duplicates"] == 0, str(run["duplicates"])))
+        out.append(("ours at N=%d: every instance back in its power state" % top, run["not_restored"] == 0,
+                    "%d not back" % run["not_restored"]))
+        out.append(("ours at N=%d: wall/ideal <= %g" % (top, GOAL_RATIO), run["ratio"] <= GOAL_RATIO,
+                    "%.2f (%.1f s / %.1f s)" % (run["ratio"], run["wall_s"], run["ideal_s"])))
+        out.append(("ours at N=%d: at most %d API requests per host" % (top, GOAL_REQUESTS_PER_HOST),
+                    run["requests_per_host"] <= GOAL_REQUESTS_PER_HOST, "%.2f" % run["requests_per_host"]))
+    series = [ours[n] for n in sorted(ours)]
+    if len(series) > 1:
+        grows = [(a["n"], b["n"]) for a, b in zip(series, series[1:]) if b["requests_per_host"] > FLAT_FACTOR * a["requests_per_host"]]
+        out.append(("ours: requests per host flat as N grows (never up by more than %d%% from one N to the next)"
+                    % round(100 * (FLAT_FACTOR - 1)), not grows,
+                    ", ".join("N=%d: %.2f" % (r["n"], r["requests_per_host"]) for r in series)))
+    if theirs:
+        for count in sorted(theirs):
+            if count not in ours:
+                continue
+            behind = [key for key in COMPARED if ours[count][key] > theirs[count][key]
+                      or (ours[count][key] == theirs[count][key] and key not in CORRECTNESS + ("answers_429",))]
+            out.append(("ours ahead of linode.cloud on every column at N=%d" % count, not behind,
+                        "not ahead on: %s" % ", ".join(behind) if behind else "ahead (or both 0) everywhere"))
+        failing = ["N=%d: %d failed hosts, %d 429s" % (n, theirs[n]["failed_hosts"], theirs[n]["answers_429"])
+                   for n in sorted(theirs) if theirs[n]["failed_hosts"]]
+        out.append(("where linode.cloud fails hosts under the rate limits, the table shows it", None,
+                    "; ".join(failing) if failing else "linode.cloud failed no host"))
+    else:
+        out.append(("ours ahead of linode.cloud on every column", None, "not measured: linode.cloud was skipped"))
+    return out
+
+
+def ordered(contenders: dict) -> list:
+    """(name, contender) pairs, ours first."""
+    return sorted(contenders.items(), key=lambda item: (item[0] != OURS, item[0]))
+
+
+def report(document: dict) -> str:
+    runs = document["runs"]
+    out = ["Emulator speed %g (every duration, rate-limit window and Retry-After divided by it), documented rate limits on, "
+           "a fresh emulator per run; forks = min(N, %d)." % (document["speed"], MAX_FORKS), ""]
+    for name, contender in ordered(document["contenders"]):
+        if contender.get("skipped"):
+            out.append("- %s: SKIPPED: %s" % (name, contender["skipped"]))
+        else:
+            out.append("- %s: %s" % (name, contender["description"]))
+    out += ["", main_table(runs), ""]
+    for name, contender in ordered(document["contenders"]):
+        if any(r["contender"] == name for r in runs):
+            out += [endpoint_table(runs, name), ""]
+    if any(r["shim_requests"] for r in runs):
+        out += ["`GET /linode/instances/N/ips`: answered by tests/perf/apishim.py, the emulator does not serve it "
+                "(counted above, outside the emulator's rate limits).", ""]
+    failures = [(r, reason, hosts) for r in runs for reason, hosts in sorted(r.get("failure_reasons", {}).items(), key=lambda i: -i[1])]
+    if failures:
+        out += ["Why hosts failed (task: message, numbers folded; a host can fail twice, in a task and in the `always` boot):", ""]
+        out += ["- %s N=%d: %d x %s" % (r["contender"], r["n"], hosts, reason) for r, reason, hosts in failures]
+        out.append("")
+    out += ["Timeline, seconds after ansible-playbook started (from the request log and the events): first API request; "
+            "first-last start / first-last end of each kind of job.", "", phase_table(runs), ""]
+    out.append("Goals (issue 6):")
+    if document["smoke"] or max(document["sizes"]) != max(SIZES):
+        out.append("(Not a full run: the goals are about N=%d at the full run's speed; here they are checked at N=%d, speed %g, "
+                   "and only ours' correctness decides the exit code.)" % (max(SIZES), max(document["sizes"]), document["speed"]))
+    for text, met, evidence in document["goals"]:
+        out.append("- [%s] %s: %s" % ({True: "met", False: "MISSED", None: "info"}[met], text, evidence))
+    return "\n".join(out)
+
+
+def chart(document: dict, path: str) -> str | None:
+    """wall/ideal and requests per host against N, one line per contender. None, or why there is no chart."""
+    try:
+        import matplotlib  # pylint: disable=import-outside-toplevel
+        matplotlib.use("Agg")
+        from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return "matplotlib is not installed in %s: no chart" % sys.prefix
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.5))
+    for name, contender in ordered(document["contenders"]):
+        runs = sorted((r for r in document["runs"] if r["contender"] == name), key=lambda r: r["n"])
+        if not runs:
+            continue
+        sizes = [r["n"] for r in runs]
+        left.plot(sizes, [r["ratio"] for r in runs], marker="o", label=name)
+        right.plot(sizes, [r["requests_per_host"] for r in runs], marker="o", label=name)
+        for run in runs:
+            if run["failed_hosts"]:
+                left.annotate("%d failed" % run["failed_hosts"], (run["n"], run["ratio"]), textcoords="offset points",
+                              xytext=(4, 6), fontsize=8)
+    left.axhline(GOAL_RATIO, linestyle="--", color="grey", linewidth=1, label="goal %g" % GOAL_RATIO)
+    right.axhline(GOAL_REQUESTS_PER_HOST, linestyle="--", color="grey", linewidth=1, label="goal %d" % GOAL_REQUESTS_PER_HOST)
+    for axes, title in ((left, "wall time / ideal"), (right, "API requests per host")):
+        axes.set_xscale("log")
+        axes.set_xticks(document["sizes"])
+        axes.set_xticklabels([str(n) for n in document["sizes"]])
+        axes.set_xlabel("fleet size N (forks = min(N, %d))" % MAX_FORKS)
+        axes.set_title(title)
+        axes.set_ylim(0, axes.get_ylim()[1] * 1.12)
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+    figure.suptitle("Fleet capture on the Linode API emulator (speed %g, rate limits on)" % document["speed"])
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return None
+
+
+def results_markdown(document: dict, text: str) -> str:
+    loads = [load for run in document["runs"] for load in run["load_average"]]
+    return "\n".join([
+        "# Fleet benchmark: latest results",
+        "",
+        "Made by `%s` (%s), in %.0f s, at commit %s%s, on %s CPUs (1-minute load average %.1f to %.1f before and after the runs)."
+        % (document["command"], time.strftime("%Y-%m-%d", time.gmtime(document["started"])), document["total_s"],
+           document["commit"], " with local changes" if document["dirty"] else "", document["cpus"], min(loads), max(loads)),
+        "Versions: %s." % "; ".join("%s %s" % item for item in sorted(document["versions"].items())),
+        "How it measures: tests/perf/README.md.",
+        "",
+        text,
+        "",
+    ])
+
+
+# ---------------------------------------------------------------------------- main
+
+def git(*args) -> str:
+    done = subprocess.run(["git", "-C", REPO] + list(args), capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False)
+    return done.stdout.strip()
+
+
+def interrupted(signum, frame):  # pylint: disable=unused-argument
+    """SIGTERM: unwind like Ctrl-C, so the emulator and the playbook are stopped by the ``finally`` blocks.
+
+    A second SIGTERM is ignored: the clean-up it would cut short has timeouts of its own.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(signum)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, interrupted)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--smoke", action="store_true",
+                        help="N = 1 and 10 at speed %g, ours only unless LINODE_CLOUD_COLLECTIONS is set; "
+                             "exit 1 when a correctness column of ours fails" % SMOKE_SPEED)
+    parser.add_argument("--speed", type=float, help="emulator speed for every run (default %g; %g with --smoke)" % (DEFAULT_SPEED, SMOKE_SPEED))
+    parser.add_argument("--sizes", type=int, nargs="+", help="fleet sizes N (default %s)" % " ".join(map(str, SIZES)))
+    parser.add_argument("--contenders", nargs="+", choices=(OURS, LINODE_CLOUD), help="default: both (linode.cloud when set up)")
+    parser.add_argument("--json", metavar="OUT", help="default tests/perf/results/bench.json (smoke.json with --smoke)")
+    parser.add_argument("--png", metavar="OUT", help="default tests/perf/results/bench.png (smoke.png with --smoke)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (fleets, inventories, playbook output)")
+    parser.add_argument("--verbose", action="store_true", help="show ansible-playbook's output")
+    parser.add_argument("--report", metavar="JSON", help="run nothing: print the report of an earlier run's JSON again, and redo its "
+                                                         "chart and Markdown (RESULTS.md too when it was a full run)")
+    args = parser.parse_args()
+    if args.report:
+        with open(args.report, encoding="utf-8") as handle:
+            document = json.load(handle)
+        document.setdefault("full", not document["smoke"] and document["sizes"] == list(SIZES)
+                            and len([c for c in document["contenders"].values() if not c.get("skipped")]) == len((OURS, LINODE_CLOUD)))
+        return publish(document, args.report, args.png or re.sub(r"\.json$", "", args.report) + ".png", False)
+    sizes = sorted(set(args.sizes or (SMOKE_SIZES if args.smoke else SIZES)))
+    speed = args.speed or (SMOKE_SPEED if args.smoke else DEFAULT_SPEED)
+    if speed <= 0 or min(sizes) < 1:
+        parser.error("--speed must be positive and every N at least 1")
+    results_dir = os.path.join(HERE, "results")
+    stem = "smoke" if args.smoke else "bench"
+    json_path = args.json or os.path.join(results_dir, stem + ".json")
+    png_path = args.png or os.path.join(results_dir, stem + ".png")
+    wanted = args.contenders or [OURS, LINODE_CLOUD]
+    command_line = " ".join([".venv/bin/python", "tests/perf/bench.py"] + [shlex.quote(a) for a in sys.argv[1:]])
+
+    started = time.time()
+    # The code measured: the commit and whether the work tree differs from it, read before the runs.
+    commit, dirty = git("rev-parse", "--short", "HEAD"), bool(git("status", "--porcelain"))
+    contenders = {}
+    ansible_version = tool_version(sys.executable, "import ansible.release as r; print(r.__version__)")
+    versions = {"ansible-core (ours)": ansible_version,
+                "linode_api4 (ours)": tool_version(sys.executable, "import importlib.metadata as m; print(m.version('linode_api4'))")}
+    if OURS in wanted:
+        contenders[OURS] = dict(name=OURS, venv=os.path.dirname(os.path.dirname(sys.executable)),
+                                description="ansible-playbook golden_image.linode.capture (role image_capture, host checks off), "
+                                            "venv %s" % os.path.dirname(os.path.dirname(sys.executable)))
+    if LINODE_CLOUD in wanted:
+        if args.smoke and not os.environ.get("LINODE_CLOUD_COLLECTIONS"):
+            reason = "LINODE_CLOUD_COLLECTIONS is not set, and --smoke runs linode.cloud only when it is (see tests/perf/README.md)"
+            contenders[LINODE_CLOUD] = dict(name=LINODE_CLOUD, skipped=reason)
+        else:
+            collections_path, venv, reason = linode_cloud_setup()
+            if reason:
+                contenders[LINODE_CLOUD] = dict(name=LINODE_CLOUD, skipped=reason)
+            else:
+                version = collection_version(collections_path, "linode", "cloud")
+                python = os.path.join(venv, "bin", "python")
+                versions["linode.cloud"] = version
+                versions["ansible-core (linode.cloud)"] = tool_version(python, "import ansible.release as r; print(r.__version__)")
+                versions["linode_api4 (linode.cloud)"] = tool_version(python, "import importlib.metadata as m; print(m.version('linode_api4'))")
+                contenders[LINODE_CLOUD] = dict(
+                    name=LINODE_CLOUD, collections=collections_path, venv=venv,
+                    description="ansible-playbook tests/perf/linode_cloud_capture.yml (linode.cloud %s: instance booted: false, "
+                                "image disk_id + wait: true, instance booted: true), venv %s" % (version, venv))
+    for contender in contenders.values():
+        if contender.get("skipped"):
+            print("%s: skipped: %s" % (contender["name"], contender["skipped"]), flush=True)
+    active = [c for c in contenders.values() if not c.get("skipped")]
+    if not active:
+        print("nothing to run", file=sys.stderr)
+        return 2
+
+    workdir = tempfile.mkdtemp(prefix="golden-image-bench-")
+    runs = []
+    try:
+        if OURS in contenders:
+            contenders[OURS]["collections"] = snapshot_collection(workdir)
+        for count in sizes:
+            for contender in active:
+                print("%s N=%d: running (forks %d, speed %g)..." % (contender["name"], count, min(count, MAX_FORKS), speed), flush=True)
+                run = run_one(contender, count, speed, workdir, args.verbose)
+                runs.append(run)
+                print("%s N=%d: wall %.1f s, ideal %.1f s (%.2f), %d requests (%.1f/host), %d 429s, %d failed, %d duplicates, "
+                      "%d not back in power state, CPU %.1f s"
+                      % (run["contender"], count, run["wall_s"], run["ideal_s"], run["ratio"], run["requests"],
+                         run["requests_per_host"], run["answers_429"], run["failed_hosts"], run["duplicates"],
+                         run["not_restored"], run["cpu_s"]), flush=True)
+    finally:
+        if args.keep:
+            print("work directory kept: %s" % workdir, file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    document = dict(command=command_line, started=started, total_s=time.time() - started, speed=speed, sizes=sizes,
+                    smoke=args.smoke, commit=commit, dirty=dirty, cpus=os.cpu_count(), versions=versions,
+                    contenders=dict((name, dict((k, v) for k, v in c.items() if k != "name")) for name, c in contenders.items()),
+                    goal=dict(ratio=GOAL_RATIO, requests_per_host=GOAL_REQUESTS_PER_HOST, flat_factor=FLAT_FACTOR),
+                    runs=runs)
+    # The committed summary follows full runs only (default sizes, both contenders ran, default --json), not smoke or partial runs.
+    document["full"] = not args.smoke and sizes == list(SIZES) and not args.json and len(active) == len((OURS, LINODE_CLOUD))
+    return publish(document, json_path, png_path, True)
+
+
+def publish(document: dict, json_path: str, png_path: str, write_json: bool) -> int:
+    """Print the report; write the JSON, the chart, the Markdown (and RESULTS.md after a full run); 1 if ours was incorrect."""
+    runs = document["runs"]
+    document["goals"] = goals(runs, document["sizes"])
+    text = report(document)
+    print()
+    print(text)
+    if write_json:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, sort_keys=True)
+    os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
+    problem = chart(document, png_path)
+    markdown = results_markdown(document, text)
+    with open(re.sub(r"\.json$", "", json_path) + ".md", "w", encoding="utf-8") as handle:
+        handle.write(markdown)
+    if document.get("full"):
+        with open(os.path.join(HERE, "RESULTS.md"), "w", encoding="utf-8") as handle:
+            handle.write(markdown)
+    print()
+    print("Total %.0f s. JSON: %s; chart: %s" % (document["total_s"], json_path, problem or png_path))
+    broken = [r for r in runs if r["contender"] == OURS and any(r.get(key) for key in CORRECTNESS)]
+    for run in broken:
+        print("ours N=%d: correctness failed: %d failed hosts %s, %d duplicates, %d hosts without image, %d not back in power state %s"
+              % (run["n"], run["failed_hosts"], run["failed"], run["duplicates"], run["hosts_without_image"], run["not_restored"],
+                 run["not_restored_hosts"]), file=sys.stderr)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stopped:
+        print("interrupted: the emulator and the playbook were stopped", file=sys.stderr)
+        sys.exit(128 + (stopped.args[0] if stopped.args and isinstance(stopped.args[0], int) else signal.SIGINT))
