@@ -540,7 +540,7 @@ class LinodeImageCapture(LinodeModuleBase):
 
     def capture_many(self):
         """captures: each entry as its own capture, one after another, then one wait for all of them."""
-        task_params, outcomes = self.params, []
+        task_params, outcomes, before = self.params, [], []
         for index, entry in enumerate(task_params["captures"]):
             # An entry's source keys replace the task's; its other keys, left out or null, fall back to the task's.
             self.params = dict(task_params, wait=False)
@@ -550,19 +550,20 @@ class LinodeImageCapture(LinodeModuleBase):
                 self._validate_capture(self.params)
                 self.present_image()
             except Exception as exc:  # pylint: disable=broad-except
-                if not isinstance(exc, LinodeError) and not is_api_error(exc):
+                # An invalid token fails every entry alike: stop at the first.
+                if not isinstance(exc, LinodeError) and (not is_api_error(exc) or is_api_error(exc, 401)):
                     raise
                 self.result.update(failed=True, msg=str(exc) if isinstance(exc, LinodeError) else format_api_error(exc))
                 if getattr(exc, "field", None):
                     self.result["field"] = "captures[%d].%s" % (index, exc.field)
+            before.append(self.result.pop("diff", {}).get("before", {}))
             self.result["name"] = entry["name"]
             outcomes.append(self.result)
         self.params = task_params
-        self.result = dict(changed=any(o["changed"] for o in outcomes), deleted=[], captures=outcomes,
-                           diff=dict(before=[o.get("diff", {}).get("before", {}) for o in outcomes],
-                                     after=[o.get("diff", {}).get("after", {}) for o in outcomes]))
+        self.result = dict(changed=any(o["changed"] for o in outcomes), deleted=[], captures=outcomes)
         if self.params["wait"] and not self.module.check_mode:
             self._wait_for_all(outcomes)
+        self.result["diff"] = dict(before=before, after=[o.get("image", {}) for o in outcomes])
         failed = [o for o in outcomes if o.get("failed")]
         if failed:
             raise LinodeError("%d of %d captures failed: %s" % (len(failed), len(outcomes), "; ".join(
@@ -578,7 +579,7 @@ class LinodeImageCapture(LinodeModuleBase):
             self.deadline)
         for image_id, outcome in capturing.items():
             if image_id in available:
-                outcome["image"] = outcome["diff"]["after"] = available[image_id]
+                outcome["image"] = available[image_id]
             else:
                 outcome.update(failed=True, msg=failed[image_id])
 

@@ -38,17 +38,13 @@ import math
 import os
 import re
 import resource
-import selectors
 import shlex
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import yaml
 
@@ -58,6 +54,7 @@ sys.path.insert(0, HERE)
 
 import apishim  # noqa: E402  pylint: disable=wrong-import-position
 import fleetgen  # noqa: E402  pylint: disable=wrong-import-position
+from perfkit import GIT_TIMEOUT_S, Emulator, snapshot_collection  # noqa: E402  pylint: disable=wrong-import-position
 
 OURS = "ours"
 LINODE_CLOUD = "linode.cloud"
@@ -74,10 +71,6 @@ GOAL_REQUESTS_PER_HOST = 10
 # "Flat": requests per host never grow by more than this factor from one N to the next.
 FLAT_FACTOR = 1.1
 
-START_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 15
-HTTP_TIMEOUT_S = 10
-GIT_TIMEOUT_S = 60
 CHECK_TIMEOUT_S = 60
 KILL_GRACE_S = 10
 # A playbook may take this many times the modelled ideal, plus a fixed allowance, before it is killed.
@@ -94,27 +87,6 @@ ACTIONS = (("linode_shutdown", "shutdown"), ("disk_imagize", "capture"), ("linod
 
 
 # ---------------------------------------------------------------------------- set-up
-
-def snapshot_collection(workdir: str) -> str:
-    """Copy the collection as ``make collection`` does (the files git knows, without the emulator) into ``workdir``.
-
-    A private copy measures the work tree as it is, and neither disturbs nor depends on
-    .cache/collections, which ``make`` rebuilds while other runs may be using it (as tests/perf/capture_one.py does).
-    """
-    listed = subprocess.run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--deduplicate",
-                             "--", ".", ":!:emulator", ":!:tests", ":!:docs"],
-                            capture_output=True, timeout=GIT_TIMEOUT_S, check=True)
-    root = os.path.join(workdir, "collections")
-    target = os.path.join(root, "ansible_collections", "golden_image", "linode")
-    for name in listed.stdout.decode("utf-8").split("\0"):
-        source = os.path.join(REPO, name)
-        if name and os.path.isfile(source):
-            os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
-            shutil.copy2(source, os.path.join(target, name))
-    if not os.path.isfile(os.path.join(target, "playbooks", "capture.yml")):
-        raise RuntimeError("no playbooks/capture.yml under %s" % REPO)
-    return root
-
 
 def linode_cloud_setup() -> tuple:
     """(collections path, venv, None) when linode.cloud can run, else (None, None, the reason it is skipped)."""
@@ -156,62 +128,6 @@ def collection_version(collections_path: str, namespace: str, name: str) -> str:
 
 
 # ---------------------------------------------------------------------------- emulator
-
-class Emulator(object):
-    """``linode-emulator`` in a child process; stopped by its pid."""
-
-    def __init__(self, fleet: str, speed: float, run_dir: str) -> None:
-        executable = os.path.join(os.path.dirname(sys.executable), "linode-emulator")
-        if not os.path.exists(executable):
-            executable = shutil.which("linode-emulator") or executable
-        self.state_dir = os.path.join(run_dir, "emulator-state")
-        self.log_path = os.path.join(run_dir, "emulator.log")
-        self.command = [executable, "--fleet", fleet, "--port", "0", "--speed", str(speed), "--quiet",
-                        "--state-dir", self.state_dir]
-        self.process = None
-        self.info = None
-        self.context = None
-
-    def start(self) -> dict:
-        with open(self.log_path, "w", encoding="utf-8") as log:
-            # stdout carries one JSON start line; stderr goes to a file so it never blocks the server.
-            self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=log, text=True)  # pylint: disable=consider-using-with
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            ready = selector.select(START_TIMEOUT_S)
-        line = self.process.stdout.readline() if ready else ""
-        if not line:
-            self.stop()
-            raise RuntimeError("the emulator did not start within %d s; see %s" % (START_TIMEOUT_S, self.log_path))
-        self.info = json.loads(line)
-        self.context = ssl.create_default_context(cafile=self.info["ca_file"]) if self.info.get("ca_file") else None
-        return self.info
-
-    def control(self, what: str, method: str = "GET") -> dict:
-        request = urllib.request.Request("%s/__emulator__/%s" % (self.info["url"], what), method=method,
-                                         data=b"{}" if method == "POST" else None)
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S, context=self.context) as answer:
-            return json.loads(answer.read().decode("utf-8"))
-
-    def serves(self, path: str) -> bool:
-        """Whether the API answers ``path`` (a GET with the token) with anything but 404."""
-        request = urllib.request.Request(self.info["api_url"] + path, headers={"Authorization": "Bearer " + self.info["token"]})
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S, context=self.context) as answer:
-                return answer.status != 404
-        except urllib.error.HTTPError as error:
-            return error.code != 404
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(STOP_TIMEOUT_S)
-
 
 # ---------------------------------------------------------------------------- one run
 
@@ -615,10 +531,13 @@ def goals(runs: list, sizes: list) -> list:
         out.append(("ours at N=%d: 0 duplicate images" % top, run["duplicates"] == 0, str(run["duplicates"])))
         out.append(("ours at N=%d: every instance back in its power state" % top, run["not_restored"] == 0,
                     "%d not back" % run["not_restored"]))
-        out.append(("ours at N=%d: wall/ideal <= %g" % (top, GOAL_RATIO), run["ratio"] <= GOAL_RATIO,
+        # The issue sets these two for N = 100; at a smaller N (--smoke) they are shown, not judged.
+        judged = top == max(SIZES)
+        out.append(("ours at N=%d: wall/ideal <= %g" % (top, GOAL_RATIO), run["ratio"] <= GOAL_RATIO if judged else None,
                     "%.2f (%.1f s / %.1f s)" % (run["ratio"], run["wall_s"], run["ideal_s"])))
         out.append(("ours at N=%d: at most %d API requests per host" % (top, GOAL_REQUESTS_PER_HOST),
-                    run["requests_per_host"] <= GOAL_REQUESTS_PER_HOST, "%.2f" % run["requests_per_host"]))
+                    run["requests_per_host"] <= GOAL_REQUESTS_PER_HOST if judged else None,
+                    "%.2f" % run["requests_per_host"]))
     series = [ours[n] for n in sorted(ours)]
     if len(series) > 1:
         grows = [(a["n"], b["n"]) for a, b in zip(series, series[1:]) if b["requests_per_host"] > FLAT_FACTOR * a["requests_per_host"]]

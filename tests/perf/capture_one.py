@@ -25,21 +25,18 @@ import argparse
 import json
 import math
 import os
-import selectors
 import shutil
-import signal
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import xml.etree.ElementTree as ET
 
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from perfkit import Emulator, snapshot_collection
+
 
 # The emulator's default timing (emulated seconds): capture = CAPTURE_BASE_S + used_mb / CAPTURE_MB_PER_S.
 CAPTURE_BASE_S = 20
@@ -56,10 +53,6 @@ LAG_FLOOR_S = 2.0
 LAG_SHARE = 0.05
 MAX_OVERHEAD_S = 1.0
 
-START_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 15
-HTTP_TIMEOUT_S = 10
-GIT_TIMEOUT_S = 60
 # The log has arrival times; the emulator starts the job a little later while it handles the POST.
 SEEN_TOLERANCE_S = 0.05
 # Ansible's own time per task (fork, module transfer, interpreter start) is well under this.
@@ -156,73 +149,7 @@ def write_playbook(path: str, runs: list, results_path: str) -> None:
 
 # ---------------------------------------------------------------------------- emulator
 
-class Emulator(object):
-    """``linode-emulator`` in a child process; stopped by its pid."""
-
-    def __init__(self, fleet: str, speed: float, workdir: str) -> None:
-        executable = os.path.join(os.path.dirname(sys.executable), "linode-emulator")
-        if not os.path.exists(executable):
-            executable = shutil.which("linode-emulator") or executable
-        self.log_path = os.path.join(workdir, "emulator-%g.log" % speed)
-        self.command = [executable, "--fleet", fleet, "--port", "0", "--speed", str(speed), "--quiet"]
-        self.process = None
-        self.info = None
-        self.ssl_context = None
-
-    def start(self) -> dict:
-        with open(self.log_path, "w", encoding="utf-8") as log:
-            # stdout carries one JSON start line; stderr goes to a file so it never blocks the server.
-            self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=log, text=True)  # pylint: disable=consider-using-with
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            ready = selector.select(START_TIMEOUT_S)
-        line = self.process.stdout.readline() if ready else ""
-        if not line:
-            self.stop()
-            raise RuntimeError("the emulator did not start within %d s; see %s" % (START_TIMEOUT_S, self.log_path))
-        self.info = json.loads(line)
-        if self.info.get("ca_file"):
-            self.ssl_context = ssl.create_default_context(cafile=self.info["ca_file"])
-        return self.info
-
-    def control(self, what: str) -> dict:
-        request = urllib.request.Request("%s/__emulator__/%s" % (self.info["url"], what), method="GET")
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S, context=self.ssl_context) as answer:
-            return json.loads(answer.read().decode("utf-8"))
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(STOP_TIMEOUT_S)
-
-
 # ---------------------------------------------------------------------------- one series
-
-def snapshot_collection(workdir: str) -> str:
-    """Copy the collection as ``make collection`` does (the files git knows, without the emulator) into ``workdir``.
-
-    A private copy measures the work tree as it is, and neither disturbs nor depends on
-    .cache/collections, which ``make`` rebuilds from scratch while other runs may be using it.
-    """
-    listed = subprocess.run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--deduplicate",
-                             "--", ".", ":!:emulator", ":!:tests"],
-                            capture_output=True, timeout=GIT_TIMEOUT_S, check=True)
-    root = os.path.join(workdir, "collections")
-    target = os.path.join(root, "ansible_collections", "golden_image", "linode")
-    for name in listed.stdout.decode("utf-8").split("\0"):
-        source = os.path.join(REPO, name)
-        if name and os.path.isfile(source):  # tracked files deleted in the work tree are skipped, as tar does
-            os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
-            shutil.copy2(source, os.path.join(target, name))
-    if not os.path.isfile(os.path.join(target, "plugins", "modules", "linode_image_capture.py")):
-        raise RuntimeError("no plugins/modules/linode_image_capture.py under %s" % REPO)
-    return root
-
 
 def run_series(speed: float, sizes: list, repeats: int, workdir: str, verbose: bool) -> dict:
     """Start an emulator at ``speed``, run ``repeats`` captures per size in one playbook, return the measurements."""
@@ -241,7 +168,7 @@ def run_series(speed: float, sizes: list, repeats: int, workdir: str, verbose: b
     playbook = os.path.join(series_dir, "capture_one.yml")
     write_playbook(playbook, runs, results_path)
 
-    emulator = Emulator(fleet_path, speed, series_dir)
+    emulator = Emulator(fleet_path, speed, series_dir, "emulator-%g.log" % speed)
     load_before = os.getloadavg()[0]
     info = emulator.start()
     try:
