@@ -355,6 +355,8 @@ from ansible_collections.golden_image.linode.plugins.module_utils.waiters import
 CAPTURE_ENTRY_KEYS = dict(name="str", linode_id="int", linode_label="str", disk_id="int", disk_label="str",
                           label="str", description="str", tags="list", cloud_init="bool", require_offline="bool")
 SOURCE_KEYS = ("linode_id", "linode_label", "disk_id", "disk_label", "label")
+# With captures, the warning about running instances names this many of them.
+RUNNING_SHOWN = 10
 
 
 class LinodeImageCapture(LinodeModuleBase):
@@ -383,6 +385,9 @@ class LinodeImageCapture(LinodeModuleBase):
             required_one_of=[("linode_id", "linode_label")],
         ),
     )
+    # With captures: the running instances, for one warning about them all (see _check_power_state).
+    running: list | None = None
+
     module_kwargs = dict(
         mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")]
         + [("captures", option) for option in ("linode_id", "linode_label", "disk_id", "disk_label", "label")],
@@ -448,6 +453,9 @@ class LinodeImageCapture(LinodeModuleBase):
                    % (instance["label"], instance["id"], instance["status"]))
         if self.params["require_offline"]:
             raise LinodeError(message + " (require_offline)", field="require_offline")
+        if self.params["captures"] is not None:
+            self.running.append("%s (%s)" % (instance["label"], instance["id"]))
+            return
         self.warn(message + "; shut it down first, or set require_offline to refuse.")
 
     def _get_images(self, label):
@@ -541,6 +549,7 @@ class LinodeImageCapture(LinodeModuleBase):
     def capture_many(self):
         """captures: each entry as its own capture, one after another, then one wait for all of them."""
         task_params, outcomes, before = self.params, [], []
+        self.running = []
         for index, entry in enumerate(task_params["captures"]):
             # An entry's source keys replace the task's; its other keys, left out or null, fall back to the task's.
             self.params = dict(task_params, wait=False)
@@ -560,6 +569,11 @@ class LinodeImageCapture(LinodeModuleBase):
             self.result["name"] = entry["name"]
             outcomes.append(self.result)
         self.params = task_params
+        if self.running:
+            shown = ", ".join(self.running[:RUNNING_SHOWN]) + (
+                " and %d more" % (len(self.running) - RUNNING_SHOWN) if len(self.running) > RUNNING_SHOWN else "")
+            self.warn("%d of the instances are running, not offline: %s. A running database may be captured "
+                      "mid-write; shut them down first, or set require_offline to refuse." % (len(self.running), shown))
         self.result = dict(changed=any(o["changed"] for o in outcomes), deleted=[], captures=outcomes)
         if self.params["wait"] and not self.module.check_mode:
             self._wait_for_all(outcomes)
