@@ -428,6 +428,48 @@ def test_event_rate_may_be_null_but_percent_complete_may_not(contract):
     assert problems and all(p.startswith("response body $.percent_complete") for p in problems)
 
 
+def test_event_allowances_follow_recorded_traffic(contract):
+    # As recorded by linodego's integration tests: a scheduled boot with duration null, a
+    # shutdown with secondary_entity null, a capture whose image id is an integer.
+    event = {
+        "id": 5002,
+        "action": "linode_boot",
+        "created": "2025-01-02T03:04:05",
+        "entity": {"id": 1001, "label": "web-1", "type": "linode", "url": "/v4/linode/instances/1001"},
+        "percent_complete": 0,
+        "rate": None,
+        "read": False,
+        "seen": False,
+        "status": "scheduled",
+        "time_remaining": None,
+        "username": "demo-user",
+        "message": "",
+        "duration": None,
+        "secondary_entity": None,
+    }
+    image = {"id": 33812167, "label": "golden", "type": "image", "url": "/v4/images/private/33812167"}
+    page = {"data": [dict(event, secondary_entity=image)], "page": 1, "pages": 1, "results": 1}
+    before = dict(contract.allowance_hits)
+    assert not problems_of(contract, *exchange("GET", "/account/events/5002", body=event))
+    assert not problems_of(contract, *exchange("GET", "/account/events", body=page))
+    for name in ("event-secondary-entity-null", "event-duration-null-while-scheduled", "event-secondary-entity-integer-id"):
+        assert contract.allowance_hits[name] > before.get(name, 0), name
+    # Narrow: only an integer, only secondary_entity.id, only on events.
+    for bad in (1.5, True, ["x"]):
+        problems = problems_of(
+            contract, *exchange("GET", "/account/events/5002", body=dict(event, secondary_entity=dict(image, id=bad)))
+        )
+        assert problems and all(p.startswith("response body $.secondary_entity.id") for p in problems), bad
+    problems = problems_of(
+        contract, *exchange("GET", "/account/events/5002", body=dict(event, entity=dict(event["entity"], label=5)))
+    )
+    assert problems and problems[0].startswith("response body $.entity.label")
+    # An empty filtered list is page 0 of 0 (recorded); the spec sets no minimum, so no allowance is needed.
+    assert not problems_of(
+        contract, *exchange("GET", "/images", body={"data": [], "page": 0, "pages": 0, "results": 0})
+    )
+
+
 # ---- sessions --------------------------------------------------------------------------------
 
 

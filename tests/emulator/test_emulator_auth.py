@@ -66,6 +66,11 @@ def test_responses_say_which_scopes_were_needed(api: requests.Session, emu: Emul
     response = api.get(f"{emu.api_url}/images")
     assert response.headers["X-OAuth-Scopes"] == "*"
     assert response.headers["X-Accepted-OAuth-Scopes"] == "images:read_only"
+    # Recorded: what the endpoint needs is comma-separated; the token's own scopes are space-separated.
+    capture = api.post(f"{emu.api_url}/images", json={"disk_id": 2001})
+    assert capture.headers["X-Accepted-OAuth-Scopes"] == "images:read_write,linodes:read_only"
+    with new_session(emu, token="readonly-token") as readonly:
+        assert readonly.get(f"{emu.api_url}/images").headers["X-OAuth-Scopes"] == "images:read_only linodes:read_only"
 
 
 def test_unknown_path_is_404_in_linode_format(api: requests.Session, emu: Emulator) -> None:

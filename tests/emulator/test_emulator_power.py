@@ -9,7 +9,9 @@ from typing import Any, Callable
 import requests
 import yaml
 
-from conftest import Emulator, expect_invalid_request, new_session, wait_for
+from conftest import FLEETS, Emulator, expect_invalid_request, new_session, wait_for
+
+BUSY = {"errors": [{"reason": "Linode busy."}]}  # recorded, with the period
 
 
 def instance(api: requests.Session, emu: Emulator, linode_id: int) -> dict[str, Any]:
@@ -25,6 +27,30 @@ def events_for(api: requests.Session, emu: Emulator, linode_id: int, action: str
     )
     assert response.status_code == 200
     return response.json()["data"]
+
+
+def newest_event(api: requests.Session, emu: Emulator, linode_id: int, action: str) -> dict[str, Any]:
+    """The newest such event, once listed (events show up timing.event_delay_s after the request)."""
+    return wait_for(lambda: events_for(api, emu, linode_id, action), what=f"{action} event")[0]
+
+
+def dedupe(values: list[Any]) -> list[Any]:
+    return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
+
+
+def is_subsequence(part: list[Any], whole: list[Any]) -> bool:
+    rest = iter(whole)
+    return all(any(v == w for w in rest) for v in part)
+
+
+def fleet_with(tmp_path: Path, **changes: Any) -> Path:
+    """fleets/basic.yml with top-level keys changed (``timing`` is merged)."""
+    fleet = yaml.safe_load((FLEETS / "basic.yml").read_text())
+    for key, value in changes.items():
+        fleet[key] = {**fleet[key], **value} if key == "timing" else value
+    path = tmp_path / "fleet.yml"
+    path.write_text(yaml.safe_dump(fleet))
+    return path
 
 
 def watch_status(api: requests.Session, emu: Emulator, linode_id: int, final: str) -> list[str]:
@@ -45,34 +71,64 @@ def test_shutdown_goes_through_shutting_down_to_offline_with_an_event(api: reque
     response = api.post(f"{emu.api_url}/linode/instances/1001/shutdown")
     assert response.status_code == 200 and response.json() == {}
     assert instance(api, emu, 1001)["status"] == "shutting_down"
-    event = events_for(api, emu, 1001, "linode_shutdown")[0]
+    event = newest_event(api, emu, 1001, "linode_shutdown")
     assert event["status"] == "started"
-    assert 0 <= event["percent_complete"] < 100
+    # Recorded: 0, then 7% from about 55% of the shutdown on; no countdown; no secondary entity.
+    assert event["percent_complete"] in (0, 7)
+    assert (event["time_remaining"], event["secondary_entity"], event["message"]) == (None, None, "")
+    assert isinstance(event["duration"], float) and event["duration"] < 15 / 40
     assert event["entity"] == {"id": 1001, "label": "web-1", "type": "linode", "url": "/v4/linode/instances/1001"}
 
     assert watch_status(api, emu, 1001, "offline")[-2:] == ["shutting_down", "offline"]
-    event = events_for(api, emu, 1001, "linode_shutdown")[0]
+    event = newest_event(api, emu, 1001, "linode_shutdown")
     assert event["status"] == "finished"
     assert event["percent_complete"] == 100
     assert event["time_remaining"] is None
+    assert event["duration"] == 15 / 40  # the total, in real seconds
 
 
 def test_boot_goes_through_booting_to_running_with_progress(api: requests.Session, emu: Emulator) -> None:
     response = api.post(f"{emu.api_url}/linode/instances/1002/boot", json={"config_id": 3003})
     assert response.status_code == 200 and response.json() == {}
-    percents = []
+    seen: list[tuple[str, int]] = []
 
     def finished() -> bool:
-        event = events_for(api, emu, 1002, "linode_boot")[0]
-        percents.append(event["percent_complete"])
+        event = newest_event(api, emu, 1002, "linode_boot")
+        seen.append((event["status"], event["percent_complete"]))
         return event["status"] == "finished"
 
     wait_for(finished, what="linode_boot finished")
-    assert percents == sorted(percents) and percents[-1] == 100
-    assert len(set(percents)) > 2  # progress really moved
-    event = events_for(api, emu, 1002, "linode_boot")[0]
-    assert event["secondary_entity"]["id"] == "3003"
+    statuses, percents = [s for s, _p in seen], [p for _s, p in seen]
+    assert is_subsequence(dedupe(statuses), ["scheduled", "started", "finished"]), seen
+    # The recorded-like curve: 0, then 45 and 49 at about 60% of the boot, 100 when done.
+    assert is_subsequence(dedupe(percents), [0, 45, 49, 100]) and percents[-1] == 100, seen
+    event = newest_event(api, emu, 1002, "linode_boot")
+    assert event["secondary_entity"] == {
+        "id": 3003,  # recorded: an integer
+        "label": "Rescue Config",
+        "type": "linode_config",
+        "url": "/v4/linode/instances/1002/configs/3003",
+    }
     assert instance(api, emu, 1002)["status"] == "running"
+
+
+def test_boot_event_is_scheduled_first(own_emulator: Callable[..., Emulator], tmp_path: Path) -> None:
+    # At speed 40: the boot lasts 1 s, of which the first 0.5 s are `scheduled`; events listed at once.
+    fleet = fleet_with(tmp_path, timing={"boot_s": 40, "boot_scheduled_s": 20, "event_delay_s": 0})
+    emu = own_emulator("--speed", "40", fleet=fleet)
+    with new_session(emu) as api:
+        assert api.post(f"{emu.api_url}/linode/instances/1002/boot", json={"config_id": 3002}).status_code == 200
+        event = newest_event(api, emu, 1002, "linode_boot")
+        assert (event["status"], event["percent_complete"], event["duration"]) == ("scheduled", 0, None)
+        assert event["time_remaining"] is None
+        assert instance(api, emu, 1002)["status"] == "booting"
+        started = wait_for(
+            lambda: (e := newest_event(api, emu, 1002, "linode_boot"))["status"] == "started" and e, what="started"
+        )
+        assert started["duration"] >= 0.5  # recorded: the elapsed seconds while started
+        watch_status(api, emu, 1002, "running")
+        done = newest_event(api, emu, 1002, "linode_boot")
+        assert (done["status"], done["percent_complete"], done["duration"]) == ("finished", 100, 1.0)
 
 
 def test_boot_picks_the_config_as_the_spec_says(api: requests.Session, emu: Emulator) -> None:
@@ -93,14 +149,14 @@ def test_boot_picks_the_config_as_the_spec_says(api: requests.Session, emu: Emul
     assert api.post(f"{emu.api_url}/linode/instances/1002/shutdown").status_code == 200
     watch_status(api, emu, 1002, "offline")
     assert api.post(f"{emu.api_url}/linode/instances/1002/boot").status_code == 200
-    assert events_for(api, emu, 1002, "linode_boot")[0]["secondary_entity"]["id"] == "3002"
+    assert newest_event(api, emu, 1002, "linode_boot")["secondary_entity"]["id"] == 3002
 
 
 def test_reboot_goes_through_rebooting_back_to_running(api: requests.Session, emu: Emulator) -> None:
     response = api.post(f"{emu.api_url}/linode/instances/1001/reboot")
     assert response.status_code == 200 and response.json() == {}
     assert watch_status(api, emu, 1001, "running")[0] == "rebooting"
-    assert events_for(api, emu, 1001, "linode_reboot")[0]["status"] == "finished"
+    assert newest_event(api, emu, 1001, "linode_reboot")["status"] == "finished"
 
 
 def test_power_action_during_a_power_job_is_linode_busy(api: requests.Session, emu: Emulator) -> None:
@@ -108,7 +164,7 @@ def test_power_action_during_a_power_job_is_linode_busy(api: requests.Session, e
     for action in ("shutdown", "boot", "reboot"):
         response = api.post(f"{emu.api_url}/linode/instances/1001/{action}")
         assert response.status_code == 400
-        assert response.json() == {"errors": [{"reason": "Linode busy"}]}
+        assert response.json() == BUSY
     watch_status(api, emu, 1001, "offline")
     # Once the job is over the linode takes orders again.
     assert api.post(f"{emu.api_url}/linode/instances/1001/boot").status_code == 200
@@ -120,7 +176,7 @@ def test_power_action_during_a_capture_is_linode_busy(api: requests.Session, emu
     for action in ("shutdown", "reboot"):
         response = api.post(f"{emu.api_url}/linode/instances/1001/{action}")
         assert response.status_code == 400
-        assert response.json()["errors"][0]["reason"] == "Linode busy"
+        assert response.json() == BUSY
     assert instance(api, emu, 1001)["status"] == "running"
     image_url = f"{emu.api_url}/images/{created.json()['id']}"
     wait_for(lambda: api.get(image_url).json()["status"] == "available", what="capture to finish")

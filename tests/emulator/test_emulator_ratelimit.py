@@ -94,3 +94,19 @@ def test_no_rate_limits_flag(own_emulator: Callable[..., Emulator], tmp_path: Pa
     with new_session(emu) as api:
         statuses = {api.get(f"{emu.api_url}/images").status_code for _attempt in range(30)}
     assert statuses == {200}
+
+
+def test_limit_only_headers_as_the_recordings_show(own_emulator: Callable[..., Emulator], tmp_path: Path) -> None:
+    # Never recorded: Retry-After and X-RateLimit-Remaining/-Reset (the recordings carry only the limit).
+    fleet = yaml.safe_load(rate_limited_fleet(tmp_path, list_images_per_min=2).read_text())
+    fleet["unrecorded"] = {"rate_limit_headers": "limit_only"}
+    path = tmp_path / "limit-only.yml"
+    path.write_text(yaml.safe_dump(fleet))
+    emu = own_emulator("--speed", "20", fleet=path)
+    with new_session(emu) as api:
+        responses = [api.get(f"{emu.api_url}/images") for _attempt in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    for response in responses:
+        assert response.headers["X-RateLimit-Limit"] == "2"
+        assert not {"X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"} & set(response.headers)
+    assert responses[2].json() == {"errors": [{"reason": "Too many requests"}]}

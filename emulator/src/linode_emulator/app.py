@@ -75,7 +75,9 @@ class Emulator:
         self.fleet = fleet
         self.clock = clock or Clock()
         self.state = State(fleet, self.clock)
-        self.limiter = RateLimiter(fleet.rate_limits if rate_limits else None, self.clock)
+        self.limiter = RateLimiter(
+            fleet.rate_limits if rate_limits else None, self.clock, fleet.unrecorded.rate_limit_headers
+        )
         self.api = Api(self.state, Authenticator(fleet.tokens), self.limiter)
         self.faults = FaultBook()
         self.requests = RequestLog()

@@ -76,8 +76,9 @@ def ceil_seconds(seconds: float) -> int:
 def format_countdown(seconds: float) -> str:
     """``HH:MM:SS`` rendering of a countdown rounded up to whole seconds.
 
-    The spec types ``Event.time_remaining`` as a string and the real API sends
-    ``"hh:mm:ss"`` (linodego parses exactly that), so this is what clients get.
+    Only used with ``idealised.time_remaining``: the recorded API sends null
+    while power and capture events run. The spec types ``Event.time_remaining``
+    as a string and linodego parses ``"hh:mm:ss"``, so that is the form.
     """
     total = ceil_seconds(seconds)
     hours, rest = divmod(total, 3600)

@@ -63,7 +63,8 @@ class Control:
             return {
                 "linodes": [shapes.render_linode_state(state.linodes[i]) for i in sorted(state.linodes)],
                 "images": [shapes.render_image(i) for i in sorted(state.images.values(), key=lambda i: i.number)],
-                "events": [shapes.render_event(e, now) for e in state.events],
+                # Every event, also those GET /account/events does not list yet.
+                "events": [shapes.render_event(state, e, now) for e in state.events],
             }
 
     def add_faults(self, request: Request) -> Response:

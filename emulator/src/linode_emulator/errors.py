@@ -44,5 +44,5 @@ def bad_request(reason: str, field: str | None = None) -> ApiError:
 
 
 def linode_busy() -> ApiError:
-    # Reason as the brief and linode_api4-python issue 110 have it.
-    return ApiError(400, "Linode busy")
+    # The recorded reason, with its period (linode_api4-python issue 110 quotes it without).
+    return ApiError(400, "Linode busy.")

@@ -9,7 +9,7 @@ that many matches through first (to fault the second capture of a batch, not
 the first). What happens:
 
 * ``status`` (+ optional ``retry_after`` seconds, and an optional ``reason``
-  such as ``"Linode busy"``): answer that status with a Linode-style error body;
+  such as ``"Linode busy."``): answer that status with a Linode-style error body;
 * ``delay_s``: wait that many seconds first;
 * ``reset``: close the connection without answering;
 * ``hang``: never answer (until the client gives up or the emulator stops);

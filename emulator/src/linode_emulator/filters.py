@@ -10,11 +10,15 @@ The header holds a JSON object:
 * ``{"+and": [{...}, {...}]}``, ``{"+or": [{...}, {...}]}``; also a field-level
   ``{"label": {"+or": ["a", "b"]}}``.
 * ``{"+order_by": "created", "+order": "desc"}`` sorts (``+order`` defaults to asc).
+* A path through a list of objects (``interfaces.label``) matches any element.
 
 Filtering works on the rendered JSON objects, so what a client filters on is
-exactly what it reads. Fields that the real API does not mark filterable are
-refused with 400, as Linode does, so clients cannot come to rely on filters
-that would fail against the real service.
+exactly what it reads. Only the fields the spec marks ``__Filterable__``
+(:mod:`.filterable`) can be filtered or ordered on; anything else is refused
+exactly as the real API does (recorded): 400 ``{"errors": [{"reason": "Cannot
+filter on <field>", "field": "X-Filter"}]}``, so clients cannot come to rely on
+filters that would fail against the real service. ``filterable=None`` lifts
+that check (``idealised.lenient_filters``).
 """
 
 from __future__ import annotations
@@ -50,13 +54,16 @@ def parse_filter(header: str | None) -> dict[str, Any]:
     return value
 
 
-def _lookup(item: dict[str, Any], path: str) -> Any:
-    value: Any = item
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+def _lookup(item: Any, path: str) -> Any:
+    """The value at a dotted path; through a list of objects, the list of their values."""
+    head, _, rest = path.partition(".")
+    if isinstance(item, list):
+        values = [_lookup(element, path) for element in item if isinstance(element, dict)]
+        return [v for value in values for v in (value if isinstance(value, list) else [value])]
+    if not isinstance(item, dict):
+        return None
+    value = item.get(head)
+    return _lookup(value, rest) if rest else value
 
 
 def _coerce(actual: Any, wanted: Any) -> Any:
@@ -96,20 +103,26 @@ def _compare(op: str, actual: Any, wanted: Any) -> bool:
 
 
 class Matcher:
-    """A compiled filter for one collection; ``filterable`` lists the allowed field paths."""
+    """A compiled filter for one collection; ``filterable`` lists the allowed field paths (None: any)."""
 
-    def __init__(self, spec: dict[str, Any], filterable: Iterable[str]) -> None:
-        self.filterable = set(filterable)
+    def __init__(self, spec: dict[str, Any], filterable: Iterable[str] | None) -> None:
+        self.filterable = set(filterable) if filterable is not None else None
         self.order_by = spec.get("+order_by")
         self.order = spec.get("+order", "asc")
-        if self.order_by is not None and self.order_by not in self.filterable:
-            raise _error(f"Cannot order by {self.order_by}")
+        if self.order_by is not None and not isinstance(self.order_by, str):
+            raise _error("+order_by needs a field name")
+        if self.order_by is not None and not self.allowed(self.order_by):
+            # "+order_by needs a filterable attribute": the same refusal as a filter.
+            raise _error(f"Cannot filter on {self.order_by}")
         if self.order not in ("asc", "desc"):
             raise _error("+order must be asc or desc")
         self.conditions = {k: v for k, v in spec.items() if k not in ("+order_by", "+order")}
         # Evaluate once against an empty object so that malformed filters fail
         # with 400 even when the collection is empty.
         self._match_object({}, self.conditions, "")
+
+    def allowed(self, path: str) -> bool:
+        return self.filterable is None or path in self.filterable
 
     def matches(self, item: dict[str, Any]) -> bool:
         return self._match_object(item, self.conditions, "")
@@ -145,7 +158,7 @@ class Matcher:
         if isinstance(wanted, dict) and wanted and not any(k.startswith("+") for k in wanted):
             # {"entity": {"id": 1}} is the nested spelling of {"entity.id": 1}.
             return self._match_object(item, wanted, path + ".")
-        if path not in self.filterable:
+        if not self.allowed(path):
             raise _error(f"Cannot filter on {path}")
         actual = _lookup(item, path)
         if isinstance(wanted, dict):
@@ -194,7 +207,9 @@ class Matcher:
         return [item for _, item in ordered]
 
 
-def filter_items(items: list[dict[str, Any]], header: str | None, filterable: Iterable[str]) -> list[dict[str, Any]]:
+def filter_items(
+    items: list[dict[str, Any]], header: str | None, filterable: Iterable[str] | None
+) -> list[dict[str, Any]]:
     """Parse ``header`` and apply it to ``items`` (already in natural order)."""
     spec = parse_filter(header)
     if not spec:

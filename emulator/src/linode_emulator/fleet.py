@@ -6,7 +6,11 @@ A fleet file is YAML. Every key is optional except ``linodes``::
       - {token: demo-token, scopes: "*"}
       - {token: readonly-token, scopes: "images:read_only linodes:read_only"}
     account: {image_size_limit_mb: 6144, image_count_limit: 25}
-    timing: {shutdown_s: 15, boot_s: 25, capture_base_s: 20, capture_mb_per_s: 25}
+    timing: {shutdown_s: 28, boot_s: 24, capture_base_s: 30, capture_mb_per_s: 3.2,
+             event_delay_s: 3, boot_scheduled_s: 5, disk_ready_s: 20,
+             progress: {capture: [[0.11, 64], ...], shutdown: [[0.55, 7]], ...}}
+    idealised: {time_remaining: false, linear_progress: false, ...}   # all off by default
+    unrecorded: {failed_capture: delete, rate_limit_headers: documented}
     rate_limits: {overall_per_2min: 800, per_operation_per_min: 400,
                   list_per_min: 200, list_images_per_min: 20}   # or: false
     linodes:
@@ -31,7 +35,7 @@ model is built from it by :mod:`linode_emulator.state` (and rebuilt on reset).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +76,44 @@ class AccountLimits:
     image_count_limit: int = 25
 
 
+# Job kinds whose events report progress, and the recorded-like default curves:
+# step functions of (fraction of the event's whole duration, percent). Before the
+# first step the event shows 0; 100 only once it has finished. Shaped after the
+# go-vcr recordings of linodego's integration tests: a capture showed 64% at 11%
+# of its 144 s, 83% at 33%, 87%, 90%, then 0% until it finished; a shutdown 7%
+# from 55% of its 28 s on; a boot 45% then 49% at about 60% of its 24 s. The
+# reboot curve was never recorded: a shutdown followed by a boot.
+PROGRESS_KINDS = ("capture", "shutdown", "boot", "reboot")
+Curve = tuple[tuple[float, int], ...]
+DEFAULT_PROGRESS: dict[str, Curve] = {
+    "capture": ((0.11, 64), (0.33, 83), (0.43, 87), (0.53, 90), (0.63, 0)),
+    "shutdown": ((0.55, 7),),
+    "boot": ((0.58, 45), (0.62, 49)),
+    "reboot": ((0.3, 7), (0.75, 45), (0.8, 49)),
+}
+
+
 @dataclass(frozen=True)
 class Timing:
-    """Durations at speed 1, in emulated seconds."""
+    """Durations at speed 1, in emulated seconds (defaults calibrated to recorded traffic)."""
 
-    shutdown_s: float = 15.0
-    boot_s: float = 25.0
-    # Not documented by Linode; a reboot is modelled as a shutdown plus a boot.
+    shutdown_s: float = 28.0  # recorded: a linode_shutdown finished after 28 s
+    boot_s: float = 24.0  # recorded: a linode_boot finished after 24 s (its scheduled phase included)
+    # Not recorded; a reboot is modelled as a shutdown plus a boot.
     reboot_s: float | None = None
-    capture_base_s: float = 20.0
-    capture_mb_per_s: float = 25.0
+    # Recorded: a capture of a 366 MB image took 144 s (30 + 366 / 3.2 = 144.4).
+    capture_base_s: float = 30.0
+    capture_mb_per_s: float = 3.2
     # Not documented by Linode either; replication is slow in reality.
     replicate_s: float = 30.0
+    # How long after the request an event is listed (never recorded; the first
+    # recorded looks came 15 s or more later).
+    event_delay_s: float = 3.0
+    # linode_boot/linode_reboot events are `scheduled` this long before `started` (recorded).
+    boot_scheduled_s: float = 5.0
+    # Fleet disks listed `not ready` become `ready` this long after start or reset.
+    disk_ready_s: float = 20.0
+    progress: dict[str, Curve] = field(default_factory=lambda: dict(DEFAULT_PROGRESS))
 
     @property
     def effective_reboot_s(self) -> float:
@@ -91,6 +121,44 @@ class Timing:
 
     def capture_s(self, used_mb: int) -> float:
         return self.capture_base_s + used_mb / self.capture_mb_per_s
+
+
+@dataclass(frozen=True)
+class Idealised:
+    """Idealised behaviours a test may ask for explicitly; all off (recorded behaviour) by default."""
+
+    # time_remaining counts down as "hh:mm:ss" while an event runs (real API: null).
+    time_remaining: bool = False
+    # percent_complete grows linearly with time (real API: plateaus, may fall back to 0).
+    linear_progress: bool = False
+    # Events are listed the moment the request is answered (real API: after a delay).
+    instant_events: bool = False
+    # Any field may be filtered and ordered on (real API: only the spec's __Filterable__ ones).
+    lenient_filters: bool = False
+    # An empty filtered list is page 1 of 1 (real API: page 0 of 0).
+    empty_list_page_one: bool = False
+    # Boot and reboot events (and captures waiting for their disk) are `started` at once
+    # (real API: `scheduled` first).
+    started_at_once: bool = False
+    # Events exactly as the spec types them: secondary_entity ids as strings ("private/N"),
+    # secondary_entity and duration left out instead of null, message null when empty.
+    spec_event_shapes: bool = False
+
+
+FAILED_CAPTURE_MODES = ("delete", "stay_creating")
+RATE_LIMIT_HEADER_MODES = ("documented", "limit_only")
+
+
+@dataclass(frozen=True)
+class Unrecorded:
+    """Behaviours nobody has recorded; each has a documented default and a named alternative."""
+
+    # delete: the event ends `failed` and the image is deleted (later reads 404), as documented.
+    # stay_creating: the event ends `failed` and the image stays `creating` for good.
+    failed_capture: str = "delete"
+    # documented: X-RateLimit-Limit/-Remaining/-Reset on every response, Retry-After on 429.
+    # limit_only: only X-RateLimit-Limit (all the recordings show), no Retry-After on 429.
+    rate_limit_headers: str = "documented"
 
 
 @dataclass(frozen=True)
@@ -156,6 +224,8 @@ class Fleet:
     images: tuple[dict[str, Any], ...] = ()
     regions: tuple[str, ...] = DEFAULT_REGION_IDS
     public_images: bool = True
+    idealised: Idealised = Idealised()
+    unrecorded: Unrecorded = Unrecorded()
 
     @property
     def first_token(self) -> str:
@@ -269,17 +339,78 @@ def _parse_account(data: Any) -> AccountLimits:
     )
 
 
+TIMING_NUMBERS = (
+    "shutdown_s", "boot_s", "reboot_s", "capture_base_s", "capture_mb_per_s", "replicate_s",
+    "event_delay_s", "boot_scheduled_s", "disk_ready_s",
+)
+
+
+def _parse_curve(where: str, value: Any) -> Curve:
+    points = _sequence(where, value)
+    curve: list[tuple[float, int]] = []
+    for index, point in enumerate(points):
+        at = f"{where}[{index}]"
+        if not isinstance(point, list) or len(point) != 2:
+            raise FleetError(f"{at}: expected [fraction_of_duration, percent]")
+        fraction = _number(f"{at}[0]", point[0])
+        if fraction > 1:
+            raise FleetError(f"{at}[0]: a fraction of the duration must be at most 1, got {fraction}")
+        percent = _int(f"{at}[1]", point[1], 0)
+        if percent > 99:
+            raise FleetError(f"{at}[1]: percent must be 0-99 (100 is shown once finished), got {percent}")
+        if curve and fraction <= curve[-1][0]:
+            raise FleetError(f"{at}[0]: fractions must increase")
+        curve.append((fraction, percent))
+    return tuple(curve)
+
+
 def _parse_timing(data: Any) -> Timing:
     if data is None:
         return Timing()
     data = _mapping("timing", data)
-    keys = ("shutdown_s", "boot_s", "reboot_s", "capture_base_s", "capture_mb_per_s", "replicate_s")
-    _check_keys("timing", data, keys)
+    _check_keys("timing", data, TIMING_NUMBERS + ("progress",))
     values: dict[str, Any] = {}
-    for key in keys:
+    for key in TIMING_NUMBERS:
         if key in data:
             values[key] = _number(f"timing.{key}", data[key], positive=(key == "capture_mb_per_s"))
+    if "progress" in data:
+        raw = _mapping("timing.progress", data["progress"])
+        _check_keys("timing.progress", raw, PROGRESS_KINDS)
+        progress = dict(DEFAULT_PROGRESS)
+        for kind, curve in raw.items():
+            progress[kind] = _parse_curve(f"timing.progress.{kind}", curve)
+        values["progress"] = progress
     return Timing(**values)
+
+
+def _parse_idealised(data: Any) -> Idealised:
+    if data is None:
+        return Idealised()
+    data = _mapping("idealised", data)
+    names = tuple(f.name for f in fields(Idealised))
+    _check_keys("idealised", data, names)
+    for key, value in data.items():
+        if not isinstance(value, bool):
+            raise FleetError(f"idealised.{key}: expected true or false, got {value!r}")
+    return Idealised(**data)
+
+
+def _parse_unrecorded(data: Any) -> Unrecorded:
+    if data is None:
+        return Unrecorded()
+    data = _mapping("unrecorded", data)
+    _check_keys("unrecorded", data, ("failed_capture", "rate_limit_headers"))
+    defaults = Unrecorded()
+    return Unrecorded(
+        failed_capture=_choice(
+            "unrecorded.failed_capture", data.get("failed_capture", defaults.failed_capture), FAILED_CAPTURE_MODES
+        ),
+        rate_limit_headers=_choice(
+            "unrecorded.rate_limit_headers",
+            data.get("rate_limit_headers", defaults.rate_limit_headers),
+            RATE_LIMIT_HEADER_MODES,
+        ),
+    )
 
 
 def _parse_rate_limits(data: Any) -> RateLimits | None:
@@ -398,7 +529,10 @@ def parse_fleet(data: Any, *, require_linodes: bool = True) -> Fleet:
     data = _mapping("fleet", data if data is not None else {})
     _check_keys(
         "fleet", data,
-        ("tokens", "account", "timing", "rate_limits", "linodes", "images", "regions", "public_images"),
+        (
+            "tokens", "account", "timing", "rate_limits", "linodes", "images", "regions", "public_images",
+            "idealised", "unrecorded",
+        ),
     )
     if require_linodes and "linodes" not in data:
         raise FleetError("fleet: the key 'linodes' is required")
@@ -420,6 +554,8 @@ def parse_fleet(data: Any, *, require_linodes: bool = True) -> Fleet:
         images=_parse_images(data.get("images")),
         regions=regions,
         public_images=public_images,
+        idealised=_parse_idealised(data.get("idealised")),
+        unrecorded=_parse_unrecorded(data.get("unrecorded")),
     )
 
 
@@ -471,18 +607,9 @@ def generate_linodes(count: int, region: str = "us-east") -> tuple[LinodeSpec, .
 
 
 def with_generated_linodes(fleet: Fleet | None, count: int) -> Fleet:
-    """``--fleet-size N``: keep tokens, limits and timing, replace the linodes."""
+    """``--fleet-size N``: keep tokens, limits, timing and options, replace the linodes."""
     linodes = generate_linodes(count)
     if fleet is None:
         return Fleet(tokens=DEFAULT_TOKENS, linodes=linodes)
     regions = fleet.regions if "us-east" in fleet.regions else fleet.regions + ("us-east",)
-    return Fleet(
-        tokens=fleet.tokens,
-        linodes=linodes,
-        account=fleet.account,
-        timing=fleet.timing,
-        rate_limits=fleet.rate_limits,
-        images=fleet.images,
-        regions=regions,
-        public_images=fleet.public_images,
-    )
+    return replace(fleet, linodes=linodes, regions=regions)

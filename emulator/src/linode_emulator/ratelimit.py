@@ -10,7 +10,10 @@ Four limits can apply to one request, each a sliding window per token:
 A request counts against every limit that applies to it, unless it is refused.
 Every response carries ``X-RateLimit-Limit/Remaining/Reset`` of the most
 restrictive applicable limit (the one with the fewest requests left), and a
-refused request gets 429 with ``Retry-After``. Windows and ``Retry-After`` are
+refused request gets 429 with ``Retry-After``. The recordings only ever show
+``X-RateLimit-Limit`` (the rest was stripped or never sent), so
+``headers="limit_only"`` (``unrecorded.rate_limit_headers``) sends just that,
+and no ``Retry-After``. Windows and ``Retry-After`` are
 in emulated time, so ``--speed`` shortens them; ``Retry-After`` is a whole
 number of seconds, at least 1, because urllib3 only parses integers.
 """
@@ -50,9 +53,10 @@ class _Limit:
 
 
 class RateLimiter:
-    def __init__(self, limits: RateLimits | None, clock: Clock) -> None:
+    def __init__(self, limits: RateLimits | None, clock: Clock, headers: str = "documented") -> None:
         self.limits = limits
         self.clock = clock
+        self.limit_only = headers == "limit_only"
         self._lock = threading.Lock()
         self._hits: dict[tuple[str, str], deque[float]] = {}
 
@@ -84,8 +88,9 @@ class RateLimiter:
             hits.popleft()
         return hits
 
-    @staticmethod
-    def _headers(limit: _Limit, hits: deque[float], now: float) -> dict[str, str]:
+    def _headers(self, limit: _Limit, hits: deque[float], now: float) -> dict[str, str]:
+        if self.limit_only:
+            return {"X-RateLimit-Limit": str(limit.limit)}
         # Reset: when the oldest counted request leaves the window (a slot frees).
         reset_at = hits[0] + limit.window_s if hits else now + limit.window_s
         return {
@@ -108,7 +113,8 @@ class RateLimiter:
                 wait, limit, hits = max(waits, key=lambda w: w[0])
                 retry_after = max(1, math.ceil(wait))
                 headers = self._headers(limit, hits, now)
-                headers["Retry-After"] = str(retry_after)
+                if not self.limit_only:
+                    headers["Retry-After"] = str(retry_after)
                 return Decision(False, headers, retry_after)
             for _, hits in windows:
                 hits.append(now)

@@ -19,7 +19,8 @@ from . import shapes
 from .auth import Authenticator, Grant
 from .catalog import PUBLIC_IMAGES, render_public_image, render_region
 from .errors import ApiError, bad_request, not_found
-from .filters import filter_items
+from .filterable import FILTERABLE
+from .filters import Matcher, parse_filter
 from .http_types import Request, Response
 from .ratelimit import Operation, RateLimiter
 from .state import State
@@ -27,20 +28,8 @@ from .state import State
 API_PREFIXES = ("/v4", "/v4beta")
 PAGE_SIZE_MIN, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT = 25, 500, 100
 
-# Filterable fields per collection: the spec's "__Filterable__" ones, the
-# issue's list, and the timestamps that clients sort by.
-IMAGE_FILTERABLE = (
-    "id", "label", "is_public", "type", "tags", "status", "size", "deprecated", "vendor",
-    "created", "updated", "created_by", "eol", "expiry",
-)
-LINODE_FILTERABLE = ("id", "label", "tags", "region", "status", "type", "group", "image", "created", "updated")
-EVENT_FILTERABLE = (
-    "id", "action", "created", "status", "username", "seen", "read", "percent_complete",
-    "entity.id", "entity.type", "entity.label", "secondary_entity.id", "secondary_entity.type",
-)
-DISK_FILTERABLE = ("id", "label", "filesystem", "status", "size", "created", "updated")
-CONFIG_FILTERABLE = ("id", "label", "kernel", "root_device")
-REGION_FILTERABLE = ("id", "label", "country", "status")
+# X-Filter allow-lists come from filterable.py, generated from the spec's
+# "__Filterable__" marks (emulator/tools/gen_filterable.py), keyed by list path.
 
 IMAGE_CREATE_FIELDS = ("disk_id", "label", "description", "cloud_init", "tags")
 IMAGE_UPDATE_FIELDS = ("label", "description", "tags")
@@ -123,8 +112,19 @@ def _query_int(params: dict[str, list[str]], name: str, default: int) -> int:
         raise bad_request("Must be an integer", name) from None
 
 
-def _listing(request: Request, items: list[dict[str, Any]], filterable: tuple[str, ...]) -> dict[str, Any]:
-    return paginate(filter_items(items, request.header("X-Filter"), filterable), request)
+def _listing(api: "Api", request: Request, items: list[dict[str, Any]], list_path: str) -> dict[str, Any]:
+    """Filter (only on the spec's filterable fields, unless ``idealised.lenient_filters``) and paginate.
+
+    An empty *filtered* list is ``page 0 of 0`` as recorded (``idealised.empty_list_page_one``: page 1).
+    """
+    spec = parse_filter(request.header("X-Filter"))
+    idealised = api.state.fleet.idealised
+    if spec:
+        items = Matcher(spec, None if idealised.lenient_filters else FILTERABLE[list_path]).apply(items)
+    body = paginate(items, request)
+    if spec and not items and not idealised.empty_list_page_one:
+        body.update(page=0, pages=0)
+    return body
 
 
 def _username(grant: Grant | None) -> str:
@@ -191,7 +191,7 @@ def get_account(api: "Api", request: Request, params: dict[str, Any], grant: Gra
 
 def list_regions(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
     items = [render_region(r, i) for i, r in enumerate(api.state.fleet.regions)]
-    return _listing(request, items, REGION_FILTERABLE)
+    return _listing(api, request, items, "/regions")
 
 
 def get_region(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
@@ -204,7 +204,7 @@ def get_region(api: "Api", request: Request, params: dict[str, Any], grant: Gran
 def list_linodes(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
     with api.state.transaction():
         items = [shapes.render_linode(api.state.linodes[i]) for i in sorted(api.state.linodes)]
-    return _listing(request, items, LINODE_FILTERABLE)
+    return _listing(api, request, items, "/linode/instances")
 
 
 def get_linode(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
@@ -231,7 +231,7 @@ def list_disks(api: "Api", request: Request, params: dict[str, Any], grant: Gran
     with api.state.transaction():
         linode = api.state.get_linode(params["linodeId"])
         items = [shapes.render_disk(d) for d in sorted(linode.disks.values(), key=lambda d: d.id)]
-    return _listing(request, items, DISK_FILTERABLE)
+    return _listing(api, request, items, "/linode/instances/{linodeId}/disks")
 
 
 def get_disk(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
@@ -243,7 +243,7 @@ def list_configs(api: "Api", request: Request, params: dict[str, Any], grant: Gr
     with api.state.transaction():
         linode = api.state.get_linode(params["linodeId"])
         items = [shapes.render_config(c) for c in sorted(linode.configs.values(), key=lambda c: c.id)]
-    return _listing(request, items, CONFIG_FILTERABLE)
+    return _listing(api, request, items, "/linode/instances/{linodeId}/configs")
 
 
 def get_config(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
@@ -284,7 +284,7 @@ def _public_images(api: "Api") -> list[dict[str, Any]]:
 def list_images(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
     with api.state.transaction():
         private = [shapes.render_image(i) for i in sorted(api.state.images.values(), key=lambda i: i.number)]
-    return _listing(request, _public_images(api) + private, IMAGE_FILTERABLE)
+    return _listing(api, request, _public_images(api) + private, "/images")
 
 
 def create_image(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
@@ -381,14 +381,15 @@ def replicate_image(api: "Api", request: Request, params: dict[str, Any], grant:
 
 def list_events(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
     with api.state.transaction() as now:
-        # Newest first, as Linode lists events.
-        items = [shapes.render_event(e, now) for e in sorted(api.state.events, key=lambda e: -e.id)]
-    return _listing(request, items, EVENT_FILTERABLE)
+        # Newest first, as Linode lists events; an event shows up timing.event_delay_s after its request.
+        events = sorted(api.state.visible_events(now), key=lambda e: -e.id)
+        items = [shapes.render_event(api.state, e, now) for e in events]
+    return _listing(api, request, items, "/account/events")
 
 
 def get_event(api: "Api", request: Request, params: dict[str, Any], grant: Grant | None) -> Any:
     with api.state.transaction() as now:
-        return shapes.render_event(api.state.get_event(params["eventId"]), now)
+        return shapes.render_event(api.state, api.state.get_event(params["eventId"], now), now)
 
 
 def _route(
@@ -487,7 +488,8 @@ class Api:
             grant = self.auth.authorize(request.header("Authorization"), route.scopes, public=route.public)
             if grant is not None:
                 headers["X-OAuth-Scopes"] = grant.token.scopes
-                headers["X-Accepted-OAuth-Scopes"] = " ".join(route.scopes) or "*"
+                # Recorded: comma-separated (X-OAuth-Scopes, the token's own, space-separated).
+                headers["X-Accepted-OAuth-Scopes"] = ",".join(route.scopes) or "*"
             decision = self.limiter.check(key, operation)
             headers.update(decision.headers)
             if not decision.allowed:

@@ -4,10 +4,11 @@ Shapes follow the spec (``openapi.yaml`` v4.189.0), whose objects all say
 ``additionalProperties: false``: a field the spec does not list is left out
 even when newer API versions send it, and a field the spec types as
 non-nullable is left out rather than sent as ``null`` when it has no value
-(for example ``Event.duration`` while the event runs). Clients such as
-linode_api4 read a missing field as ``None``, the same as ``null``. The two
-exceptions are where the real API itself sends ``null`` against the spec:
-empty config device slots (and ``volume_id``) and ``Event.rate``.
+(for example a disk's usage). Clients such as linode_api4 read a missing
+field as ``None``, the same as ``null``. The exceptions are where the real
+API itself sends other values than the spec allows, as recorded: empty config
+device slots (and ``volume_id``), ``Event.rate``, ``Event.secondary_entity``
+(null, or an integer id) and ``Event.duration`` (null while scheduled).
 """
 
 from __future__ import annotations
@@ -134,27 +135,55 @@ def render_image(image: Image) -> dict[str, Any]:
     }
 
 
-def render_event(event: Event, now: float) -> dict[str, Any]:
+def _spec_entity_id(entity: dict[str, Any]) -> str:
+    """The spec's string form of a secondary entity id: "private/N" for an image."""
+    if entity.get("type") == "image" and isinstance(entity.get("id"), int):
+        return f"private/{entity['id']}"
+    return str(entity.get("id"))
+
+
+def render_event(state: State, event: Event, now: float) -> dict[str, Any]:
+    """An Event as the recordings show it (or, with ``idealised.spec_event_shapes``, as the spec types it).
+
+    Recorded: ``time_remaining`` null throughout; ``duration`` null while
+    scheduled, the elapsed seconds while started, the total once done;
+    ``secondary_entity`` null when there is none, its ``id`` an integer;
+    ``message`` an empty string.
+    """
+    idealised = state.fleet.idealised
+    status = state.event_status(event, now)
+    running = status in ("scheduled", "started")
     body: dict[str, Any] = {
         "id": event.id,
         "action": event.action,
         "created": format_time(event.created),
         "entity": dict(event.entity),
-        "status": event.status,
-        "percent_complete": State.event_progress(event, now),
+        "status": status,
+        "percent_complete": state.event_progress(event, now),
         # Real seconds left, rounded up, as "hh:mm:ss" (the spec types it as a string).
-        "time_remaining": format_countdown(event.ends - now) if event.status == "started" else None,
+        "time_remaining": format_countdown(event.ends - now) if running and idealised.time_remaining else None,
         "message": event.message,
         # Null for every event the emulator has (the real API's value; not nullable in the spec).
         "rate": None,
         "username": event.username,
         "read": False,
         "seen": False,
+        "secondary_entity": dict(event.secondary_entity) if event.secondary_entity is not None else None,
     }
-    if event.secondary_entity is not None:
-        body["secondary_entity"] = dict(event.secondary_entity)
     if event.finished_at is not None:
-        body["duration"] = round(event.finished_at - event.created, 3)
+        body["duration"] = round(event.finished_at - event.created, 6)
+    elif status == "started":
+        body["duration"] = round(max(0.0, now - event.created), 6)
+    else:
+        body["duration"] = None
+    if idealised.spec_event_shapes:
+        if body["secondary_entity"] is None:
+            del body["secondary_entity"]
+        else:
+            body["secondary_entity"]["id"] = _spec_entity_id(body["secondary_entity"])
+        if event.finished_at is None:
+            del body["duration"]
+        body["message"] = event.message or None
     return body
 
 

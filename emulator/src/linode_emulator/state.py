@@ -51,6 +51,8 @@ class Disk:
     status: str
     created: float
     updated: float
+    # When a fleet disk listed `not ready` becomes ready (timing.disk_ready_s after start/reset).
+    ready_at: float | None = None
 
 
 @dataclass
@@ -130,16 +132,22 @@ class Event:
     id: int
     action: str
     entity: dict[str, Any]
+    # As the real API sends it: integer ids (an image's N of private/N, a config's id).
     secondary_entity: dict[str, Any] | None
     created: float
     username: str
-    status: str  # started | finished | failed | notification
-    # Planned real start/end; progress is interpolated between them.
+    # started | finished | failed | notification; a started event shows `scheduled` until `starts`.
+    status: str
+    # Planned real times: `scheduled` until `starts`, finished at `ends`.
     starts: float
     ends: float
+    # The job kind whose progress curve applies (capture, shutdown, boot, reboot), if any.
+    kind: str | None = None
+    # When GET /account/events first lists it (timing.event_delay_s after the request).
+    visible_at: float = 0.0
     finished_at: float | None = None
     final_percent: int | None = None
-    message: str | None = None
+    message: str = ""
 
 
 @dataclass(order=True)
@@ -154,13 +162,13 @@ def linode_entity(linode: Linode) -> dict[str, Any]:
 
 
 def image_entity_secondary(image: Image) -> dict[str, Any]:
-    # The spec types secondary_entity.id as a string, which fits "private/N".
-    return {"id": image.id, "label": image.label, "type": "image", "url": f"/v4/images/{image.id}"}
+    # Recorded: the integer N of private/N (the spec types the id as a string).
+    return {"id": image.number, "label": image.label, "type": "image", "url": f"/v4/images/{image.id}"}
 
 
 def config_entity_secondary(linode: Linode, config: Config) -> dict[str, Any]:
     return {
-        "id": str(config.id),
+        "id": config.id,
         "label": config.label,
         "type": "linode_config",
         "url": f"/v4/linode/instances/{linode.id}/configs/{config.id}",
@@ -176,7 +184,8 @@ class State:
         self.lock = threading.RLock()
         # Notified when a timer is added, so the server's ticker can re-plan its sleep.
         self.timers_changed = threading.Condition(self.lock)
-        self._load(fleet)
+        with self.lock:
+            self._load(fleet)
 
     # ------------------------------------------------------------------ setup
 
@@ -190,10 +199,26 @@ class State:
         self._event_ids = itertools.count(1)
         for index, spec in enumerate(fleet.linodes):
             self.linodes[spec.id] = self._build_linode(spec, index, now)
+        ready_at = now + self.clock.duration(fleet.timing.disk_ready_s)
+        for linode in self.linodes.values():
+            for disk in linode.disks.values():
+                if disk.status == "not ready":
+                    disk.ready_at = ready_at
+                    self._schedule(ready_at, self._disk_ready_step(disk))
         for raw in fleet.images:
             image = self._build_image(raw, now)
             self.images[image.number] = image
         self._next_image_number = max([FIRST_IMAGE_NUMBER, *(n + 1 for n in self.images)])
+
+    @staticmethod
+    def _disk_ready_step(disk: Disk) -> Callable[[float], None]:
+        def ready(at: float) -> None:
+            if disk.status == "not ready":
+                disk.status = "ready"
+                disk.updated = at
+                disk.ready_at = None
+
+        return ready
 
     def _build_linode(self, spec: LinodeSpec, index: int, now: float) -> Linode:
         created = now - 86400 * 30  # a month-old fleet, so "created" is plausible
@@ -323,9 +348,17 @@ class State:
             raise not_found()
         return image
 
-    def get_event(self, event_id: int) -> Event:
+    def event_visible(self, event: Event, now: float) -> bool:
+        """Whether GET /account/events lists the event yet (``timing.event_delay_s``)."""
+        return self.fleet.idealised.instant_events or now >= event.visible_at
+
+    def visible_events(self, now: float) -> list[Event]:
+        return [event for event in self.events if self.event_visible(event, now)]
+
+    def get_event(self, event_id: int, now: float | None = None) -> Event:
+        """An event by id; with ``now``, one not listed yet is not found either."""
         for event in self.events:
-            if event.id == event_id:
+            if event.id == event_id and (now is None or self.event_visible(event, now)):
                 return event
         raise not_found()
 
@@ -336,41 +369,71 @@ class State:
         action: str,
         entity: dict[str, Any],
         username: str,
-        starts: float,
+        created: float,
         ends: float,
         secondary_entity: dict[str, Any] | None = None,
         status: str = "started",
+        *,
+        kind: str | None = None,
+        starts: float | None = None,
     ) -> Event:
+        """Record an event at ``created`` (the request's time); it is ``scheduled`` until ``starts``."""
+        starts = created if starts is None or self.fleet.idealised.started_at_once else starts
         event = Event(
             id=next(self._event_ids),
             action=action,
             entity=entity,
             secondary_entity=secondary_entity,
-            created=starts,
+            created=created,
             username=username,
             status=status,
             starts=starts,
             ends=ends,
+            kind=kind,
+            visible_at=created + self.clock.duration(self.fleet.timing.event_delay_s),
         )
         if status != "started":
-            event.finished_at = starts
+            event.finished_at = created
             event.final_percent = 100
         self.events.append(event)
         return event
 
     @staticmethod
-    def event_progress(event: Event, now: float) -> int:
-        """Percent complete: linear between start and planned end, 100 only when done."""
+    def event_scheduled(event: Event, now: float) -> bool:
+        return event.status == "started" and now < event.starts
+
+    def event_status(self, event: Event, now: float) -> str:
+        return "scheduled" if self.event_scheduled(event, now) else event.status
+
+    def event_progress(self, event: Event, now: float) -> int:
+        """Percent complete; 100 only when done, 0 while scheduled.
+
+        By default a step function of the fraction of the event's whole duration
+        (``timing.progress``), as the real API's plateaus; with
+        ``idealised.linear_progress`` linear between start and planned end.
+        """
         if event.final_percent is not None:
             return event.final_percent
-        span = event.ends - event.starts
-        if span <= 0:
-            return 99
-        return max(0, min(99, int((now - event.starts) / span * 100)))
+        if self.event_scheduled(event, now):
+            return 0
+        if self.fleet.idealised.linear_progress or event.kind is None:
+            span = event.ends - event.starts
+            if span <= 0:
+                return 99
+            return max(0, min(99, int((now - event.starts) / span * 100)))
+        span = event.ends - event.created
+        fraction = (now - event.created) / span if span > 0 else 1.0
+        percent = 0
+        for at, value in self.fleet.timing.progress.get(event.kind, ()):
+            if fraction + 1e-9 >= at:
+                percent = value
+            else:
+                break
+        return percent
 
-    def _finish_event(self, event: Event, at: float, *, failed: bool = False, message: str | None = None) -> None:
-        event.finished_at = at
+    def _finish_event(self, event: Event, at: float, *, failed: bool = False, message: str = "") -> None:
         event.final_percent = self.event_progress(event, at) if failed else 100
+        event.finished_at = at
         event.status = "failed" if failed else "finished"
         event.message = message
 
@@ -427,7 +490,9 @@ class State:
             if linode.status == "offline":
                 return
             job = self._start_job(linode, "shutdown", self.clock.duration(self.fleet.timing.shutdown_s))
-            job.event = self._new_event("linode_shutdown", linode_entity(linode), username, job.started, job.ends)
+            job.event = self._new_event(
+                "linode_shutdown", linode_entity(linode), username, job.started, job.ends, kind="shutdown"
+            )
             self._power_transition(linode, "shutting_down", job.started)
 
             def done(at: float) -> None:
@@ -477,11 +542,14 @@ class State:
             timing = self.fleet.timing
             was_running = linode.status == "running"
             emulated = timing.effective_reboot_s if reboot and was_running else timing.boot_s
-            job = self._start_job(linode, "reboot" if reboot else "boot", self.clock.duration(emulated))
-            action = "linode_reboot" if reboot else "linode_boot"
+            kind = "reboot" if reboot else "boot"
+            job = self._start_job(linode, kind, self.clock.duration(emulated))
+            # Recorded: a boot is `scheduled` (percent 0, duration null) for a while, then `started`.
+            scheduled = self.clock.duration(min(timing.boot_scheduled_s, emulated))
             job.event = self._new_event(
-                action, linode_entity(linode), username, job.started, job.ends,
+                f"linode_{kind}", linode_entity(linode), username, job.started, job.ends,
                 secondary_entity=config_entity_secondary(linode, config),
+                kind=kind, starts=job.started + scheduled,
             )
             self._power_transition(linode, "rebooting" if reboot else "booting", job.started)
             if reboot and was_running and emulated > 0:
@@ -523,10 +591,12 @@ class State:
     ) -> Image:
         """``POST /images``: start a ``disk_imagize`` job and return the new image.
 
-        Validation mirrors Linode: only ext3/ext4 disks, disk must be ready, the
-        account below its image count. An image above the size limit is only
-        found out by the job, which then fails and deletes the image, exactly
-        the unhelpful way the real API behaves.
+        Validation mirrors Linode: only ext3/ext4 disks, the account below its
+        image count. A disk still `not ready` is accepted (recorded): the copy
+        starts once the disk is ready, the event is `scheduled` until then. An
+        image above the size limit is only found out by the job, which then
+        fails and (``unrecorded.failed_capture``) deletes the image or leaves
+        it `creating`.
         """
         with self.transaction() as now:
             found = self.find_disk(disk_id)
@@ -538,7 +608,7 @@ class State:
                     f"Cannot create an image from a {disk.filesystem} disk; only ext3 and ext4 disks can be imagized",
                     "disk_id",
                 )
-            if disk.status != "ready":
+            if disk.status not in ("ready", "not ready"):
                 raise bad_request(f"Disk is not ready (status: {disk.status})", "disk_id")
             limit = self.fleet.account.image_count_limit
             if self.private_image_count() >= limit:
@@ -559,21 +629,26 @@ class State:
                 description=description,
                 tags=list(tags),
                 status="creating",
-                size=0,
+                # Recorded: while creating, size and total_size are the disk's size, regions [].
+                size=disk.size,
                 created=now,
                 updated=now,
                 created_by=username,
                 capabilities=["cloud-init"] if cloud_init else [],
-                regions=[ImageRegion(linode.region, "creating")],
+                regions=[],
+                total_size=disk.size,
             )
             self.images[number] = image
+            # The copy starts once the disk is ready (at once for a ready disk).
+            wait = max(0.0, disk.ready_at - now) if disk.status == "not ready" and disk.ready_at else 0.0
             # An oversize copy stops once it passes the limit, so it fails no later than a full one.
-            duration = self.clock.duration(self.fleet.timing.capture_s(min(used_mb, size_limit)))
-            job = self._start_job(linode, "capture", duration)
+            copy = self.clock.duration(self.fleet.timing.capture_s(min(used_mb, size_limit)))
+            job = self._start_job(linode, "capture", wait + copy)
             image.job = job
             job.event = self._new_event(
                 "disk_imagize", linode_entity(linode), username, job.started, job.ends,
                 secondary_entity=image_entity_secondary(image),
+                kind="capture", starts=job.started + wait,
             )
 
             def done(at: float) -> None:
@@ -582,16 +657,17 @@ class State:
                 self._end_job(linode, job)
                 image.job = None
                 if used_mb > size_limit:
-                    # As on Linode: the event fails without a useful message and
-                    # the image vanishes, so later reads answer 404.
+                    # The event fails without a useful message; by default the
+                    # image vanishes, so later reads answer 404 (documented).
                     self._finish_event(job.event, at, failed=True)
-                    self.images.pop(number, None)
+                    if self.fleet.unrecorded.failed_capture == "delete":
+                        self.images.pop(number, None)
                     return
                 image.status = "available"
                 image.size = used_mb
+                image.total_size = None  # size x available regions from now on
                 image.updated = at
-                for region in image.regions:
-                    region.status = "available"
+                image.regions = [ImageRegion(linode.region, "available")]
                 self._finish_event(job.event, at)
 
             self._schedule(job.ends, done)
