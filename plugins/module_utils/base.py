@@ -25,6 +25,10 @@ from ansible_collections.golden_image.linode.plugins.module_utils.transport impo
     is_api_error,
     token_from_environment,
 )
+from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
+    DEFAULT_POLL_INTERVAL_S,
+    PollSchedule,
+)
 
 
 def token_fallback():
@@ -46,6 +50,11 @@ API_ARGUMENT_SPEC = dict(
     ca_path=dict(type="path", fallback=(env_fallback, ["LINODE_CA"])),
     request_timeout=dict(type="float", default=30.0),
 )
+# The options of the ``golden_image.linode.wait`` doc fragment, for the modules that wait for jobs.
+WAIT_ARGUMENT_SPEC = dict(
+    poll_interval=dict(type="float", default=DEFAULT_POLL_INTERVAL_S, fallback=(env_fallback, ["LINODE_POLL_INTERVAL"])),
+)
+MAX_POLL_INTERVAL_S = 60.0
 # Modules that do not wait still get a deadline for their retries.
 DEFAULT_TASK_TIMEOUT_S = 300
 
@@ -83,10 +92,19 @@ class LinodeModuleBase(abc.ABC):
         for option in ("request_timeout", "wait_timeout"):
             if self.params.get(option) is not None and self.params[option] <= 0:
                 self.fail("%s must be a positive number of seconds" % option, field=option)
+        interval = self.params.get("poll_interval")
+        if interval is not None and not 0 < interval <= MAX_POLL_INTERVAL_S:
+            self.fail("poll_interval must be more than 0 and at most %d seconds (got %s)" % (MAX_POLL_INTERVAL_S, interval),
+                      field="poll_interval")
         self.client = build_client(
             self.params["api_token"], self.params["api_url"], self.params["api_version"],
             self.params["ca_path"], self.params["request_timeout"], self.deadline)
         return self.client
+
+    def schedule(self, captures: bool = False) -> PollSchedule:
+        """The poll schedule of this task's waits (``poll_interval``); captures are first looked at later."""
+        interval = self.params.get("poll_interval") or DEFAULT_POLL_INTERVAL_S
+        return PollSchedule.for_captures(interval) if captures else PollSchedule(interval)
 
     def run(self) -> None:
         try:

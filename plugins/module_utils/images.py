@@ -78,11 +78,13 @@ def newest_first(images: list) -> list:
 
 
 def list_private_images(client, filters: dict | None = None) -> list:
-    """Private images matching ``filters``, newest first: one request per 500 images."""
+    """Private images matching ``filters``, newest first: one request per 500 images.
+
+    The API cannot filter or order images on ``created`` or ``id`` ("Cannot filter on created"), so
+    they are ordered here.
+    """
     query = {"is_public": False}
     query.update(filters or {})
-    query.setdefault("+order_by", "created")
-    query.setdefault("+order", "desc")
     images, page, pages = [], 1, 1
     while page <= pages:
         answer = client.get("/images?page_size=%d&page=%d" % (LIST_PAGE_SIZE, page), filters=query)

@@ -20,12 +20,6 @@ UNCAPTURABLE_REASONS = {
 POWER_MARKER_TAG = "golden_image.linode:restore=running"
 # Instances read per list request (ids go in one X-Filter "+or").
 BATCH_SIZE = 100
-# What each wanted state needs: the action to send and the status that ends its wait.
-POWER_ACTIONS = {
-    "running": ("boot", "linode_boot", "running"),
-    "stopped": ("shutdown", "linode_shutdown", "offline"),
-    "restarted": ("reboot", "linode_reboot", "running"),
-}
 
 
 def get_instance(client, linode_id: int | None = None, linode_label: str | None = None,
@@ -137,8 +131,9 @@ def check_capturable(disk: dict, field: str = "disk_id") -> None:
         reason = UNCAPTURABLE_REASONS.get(filesystem, "only ext3 and ext4 disks can be captured")
         raise LinodeError("Disk %r (%s) has filesystem %s: %s; Linode captures only ext3/ext4 disks (%s)"
                           % (disk["label"], disk["id"], filesystem, reason, field), field=field)
-    if disk.get("status") != "ready":
-        raise LinodeError("Disk %r (%s) is %r, not ready: it can be captured once it is ready (%s)"
+    # A disk that is "not ready" (just created or resized) can be captured once it is: the capture waits for it.
+    if disk.get("status") not in ("ready", "not ready"):
+        raise LinodeError("Disk %r (%s) is %r: only a ready disk can be captured (%s)"
                           % (disk["label"], disk["id"], disk.get("status"), field), field=field)
 
 

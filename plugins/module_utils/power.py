@@ -9,7 +9,7 @@ from ansible_collections.golden_image.linode.plugins.module_utils.errors import 
 from ansible_collections.golden_image.linode.plugins.module_utils.instances import is_busy_error
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error
-from ansible_collections.golden_image.linode.plugins.module_utils.waiters import wait_until_free
+from ansible_collections.golden_image.linode.plugins.module_utils.waiters import PollSchedule, wait_until_free
 
 # What each wanted state needs: the action to send, its event, and the status that ends its wait.
 POWER_ACTIONS = {
@@ -22,14 +22,16 @@ ALREADY_THERE = {"running": ("running",), "stopped": ("offline", "stopped"), "re
 ON_THE_WAY = {"running": ("booting", "rebooting"), "stopped": ("shutting_down",), "restarted": ()}
 
 
-def send_power_actions(client, actions: dict, deadline: Deadline, config_id: int | None = None) -> dict:
+def send_power_actions(client, actions: dict, deadline: Deadline, config_id: int | None = None,
+                       schedule: PollSchedule | None = None) -> dict:
     """Send ``{linode_id: action}`` (``boot``, ``shutdown``, ``reboot``); return ``{linode_id: error}``.
 
-    An action answered "Linode busy" is sent again once the jobs running on those instances should
-    have ended; other failures are collected per instance, so one bad instance does not stop the rest.
+    An action answered "Linode busy." is sent again on the poll schedule until the deadline; other
+    failures are collected per instance, so one bad instance does not stop the rest.
     """
     errors = {}
     pending = dict(actions)
+    first_busy = None
     while pending:
         busy = {}
         for linode_id, action in sorted(pending.items()):
@@ -44,6 +46,7 @@ def send_power_actions(client, actions: dict, deadline: Deadline, config_id: int
                 else:
                     raise
         if busy:
-            wait_until_free(client, sorted(busy), deadline)
+            first_busy = deadline.clock.now() if first_busy is None else first_busy
+            wait_until_free(sorted(busy), deadline, deadline.clock.now() - first_busy, schedule)
         pending = busy
     return errors

@@ -17,6 +17,7 @@ retries off, and sends every request through ``LinodeSession``, which adds:
 from __future__ import annotations
 
 import collections
+import email.utils
 import os
 import re
 import traceback
@@ -91,6 +92,7 @@ class LinodeSession(_SessionBase):
         self.policy = policy or RetryPolicy()
         self.requests_by_method = collections.Counter()
         self.retries = 0
+        self.last_server_date = None
 
     def request(self, method, url, **kwargs):  # pylint: disable=arguments-differ
         kwargs["timeout"] = self.request_timeout
@@ -115,6 +117,7 @@ class LinodeSession(_SessionBase):
                     ) from None
                 self.deadline.sleep(delay)
                 continue
+            self.last_server_date = response.headers.get("Date") or self.last_server_date
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             delay = self._delay_if_retryable(method, response.status_code, attempt, retry_after)
             if delay is None:
@@ -129,6 +132,21 @@ class LinodeSession(_SessionBase):
         if delay is not None:
             self.retries += 1
         return delay
+
+    def server_time(self) -> str | None:
+        """The API's clock at its last answer, as Linode writes times (``2018-01-02T03:04:05``, UTC), or None.
+
+        Events are filtered by ``created`` on the API's clock, never on this machine's, which may be off.
+        """
+        if not self.last_server_date:
+            return None
+        try:
+            moment = email.utils.parsedate_to_datetime(self.last_server_date)
+        except (TypeError, ValueError):
+            return None
+        if moment.utcoffset():
+            moment = moment - moment.utcoffset()
+        return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
     def requests_count(self) -> dict:
         counts = dict(self.requests_by_method)

@@ -1,33 +1,51 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) golden_image.linode contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Waiting, in one place: a deadline plus adaptive polling.
+"""Waiting, in one place: a deadline, a bounded poll schedule, and the API's own record of the result.
 
-Linode reports a running job as an event with ``percent_complete`` and ``time_remaining``. Rather
-than polling at a fixed rate (linode.cloud polls every 10 s, whatever the job), the waiters here
-read that estimate and sleep until close to the expected end, so a capture costs a handful of
-requests however long it takes, and its end is noticed within a small share of its duration.
-They stop at once when the job fails or the image disappears.
+What the real API says about a running job is vague (recorded traffic, see the project's Linode
+facts): ``time_remaining`` is null for captures and power jobs, ``percent_complete`` jumps (a
+capture went 64, 83, 87, 90, then 0, 0, 0, 0 percent before finishing; a shutdown said 7% two
+seconds after it had done half its work), and an event may be listed only some time after the
+request that started it. So nothing here depends on an estimate:
+
+* a job's end is read from what it changes: an instance's ``status``, an image's ``status`` (or its
+  disappearance), a disk's ``status``, an image's regions;
+* polls follow ``PollSchedule``, a blind schedule that grows with the time already waited, so the end
+  of a job lasting T seconds is noticed within max(poll_interval, T/10) and never more than
+  6 x poll_interval (30 s by default) late, at a cost that grows with the logarithm of T up to that
+  ceiling;
+* events are read only for what the objects do not say: whether a capture failed, and, for a power
+  job that seems stuck, whether it failed. An event that is missing, late, ``scheduled``, or whose
+  percent goes backwards changes nothing but the next look.
+
+A round costs one request however many captures or instances it covers (one more per 100 of them).
 """
 
 from __future__ import annotations
 
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 from ansible_collections.golden_image.linode.plugins.module_utils.images import get_image, image_number, pending_regions
-from ansible_collections.golden_image.linode.plugins.module_utils.instances import list_instances
+from ansible_collections.golden_image.linode.plugins.module_utils.instances import get_disk, list_instances
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
 
-# With no estimate from the API, poll again after this share of the time already spent, so the
-# end of a job is noticed within that share of its duration (and never sooner than MIN_POLL_S).
-POLL_SHARE_OF_ELAPSED = 0.05
-MIN_POLL_S = 1.0
-MAX_POLL_S = 60.0
-# An estimate is trusted down to this much.
-MIN_ESTIMATED_S = 0.2
-# time_remaining counts whole seconds, rounded up, so the job ends somewhere in its last second:
-# look this long before the announced end, and once more at it (RECHECK_S later) if it was early.
-LAST_SECOND_SPLIT_S = 0.5
-RECHECK_S = LAST_SECOND_SPLIT_S
+# The default poll_interval: the shortest time between two looks at one job.
+DEFAULT_POLL_INTERVAL_S = 5.0
+# Past the first looks, the next look comes after this share of the time already waited, so a job's
+# end is noticed within that share of its duration ...
+SHARE_OF_ELAPSED = 0.1
+# ... but never more than this many poll intervals apart (30 s by default).
+CEILING_INTERVALS = 6
+# A capture is first looked at after this many poll intervals (60 s by default): the shortest
+# capture on record took 144 s, and the API takes tens of seconds to even start copying, so earlier
+# looks would only cost requests. Power jobs (24-28 s on record) are looked at from the first interval.
+CAPTURE_FIRST_LOOK_INTERVALS = 12
+# A power job still not on its way after this many intervals (60 s by default; recorded boots and
+# shutdowns took 24-28 s) may have failed: from then on its events are read too.
+POWER_EVENT_CHECK_INTERVALS = 12
+# Events read in one request, and linodes named in one X-Filter.
+EVENTS_PAGE_SIZE = 500
+IDS_PER_FILTER = 100
 
 OVERSIZE_HINT = (
     "Linode deleted the image while capturing it and gives no reason (reads now answer 404). "
@@ -37,178 +55,199 @@ OVERSIZE_HINT = (
     "Image %s from disk %s."
 )
 
-
-def parse_time_remaining(value) -> float | None:
-    """Seconds from an event's ``time_remaining``: the API sends ``"hh:mm:ss"`` (a string in the spec), or null."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    seconds = 0.0
-    try:
-        for part in str(value).strip().split(":"):
-            seconds = seconds * 60 + float(part)
-    except ValueError:
-        return None
-    return seconds
+# Statuses on the way to each wanted status: a job that shows them is running as it should.
+ON_THE_WAY_TO = {"offline": ("shutting_down", "stopped"), "running": ("booting", "rebooting")}
 
 
-def _event_delay(elapsed: float, event: dict | None) -> float:
-    if not event:
-        return next_poll_delay(elapsed, None, None)
-    return next_poll_delay(elapsed, event.get("percent_complete"), parse_time_remaining(event.get("time_remaining")))
+class PollSchedule(object):
+    """When to look again at a job, knowing only how long it has run.
 
-
-def next_poll_delay(elapsed: float, percent_complete: float | None, time_remaining: float | None) -> float:
-    """How long to sleep before looking again at a job that has run for ``elapsed`` seconds.
-
-    Prefers the API's own ``time_remaining``; else extrapolates ``percent_complete``; else polls
-    after a share of the elapsed time.
+    ``delay(elapsed)`` is ``first_look - elapsed`` before the first look, then
+    ``SHARE_OF_ELAPSED * elapsed`` bounded to [interval, CEILING_INTERVALS * interval].
     """
-    if time_remaining is not None and time_remaining > 0:
-        return max(MIN_ESTIMATED_S, time_remaining - LAST_SECOND_SPLIT_S)
-    if percent_complete and 0 < percent_complete < 100 and elapsed > 0:
-        return max(MIN_ESTIMATED_S, elapsed * (100.0 - percent_complete) / percent_complete)
-    # Blind polling is the only case that needs a ceiling; an estimate is trusted as it is
-    # (the task's deadline still bounds it), which keeps a long capture as cheap as a short one.
-    return max(MIN_POLL_S, min(MAX_POLL_S, elapsed * POLL_SHARE_OF_ELAPSED))
+
+    def __init__(self, interval: float = DEFAULT_POLL_INTERVAL_S, first_look_intervals: float = 1) -> None:
+        if not interval > 0:
+            raise ValueError("poll interval must be positive, got %r" % (interval,))
+        self.interval = float(interval)
+        self.ceiling = CEILING_INTERVALS * self.interval
+        self.first_look = first_look_intervals * self.interval
+
+    def delay(self, elapsed: float) -> float:
+        if elapsed < self.first_look:
+            return self.first_look - elapsed
+        return min(self.ceiling, max(self.interval, SHARE_OF_ELAPSED * elapsed))
+
+    @classmethod
+    def for_captures(cls, interval: float = DEFAULT_POLL_INTERVAL_S) -> "PollSchedule":
+        return cls(interval, CAPTURE_FIRST_LOOK_INTERVALS)
 
 
-def list_events(client, filters: dict, page_size: int = 25) -> list:
-    """The newest events matching ``filters`` (one request)."""
-    query = dict(filters)
-    query.setdefault("+order_by", "created")
-    query.setdefault("+order", "desc")
-    return client.get("/account/events?page_size=%d" % page_size, filters=query)["data"]
+def _chunks(items: list, size: int = IDS_PER_FILTER) -> list:
+    return [items[first:first + size] for first in range(0, len(items), size)]
 
 
-def capture_events(client, captures: dict) -> dict:
-    """``{image_id: event}``: the ``disk_imagize`` event of each capture in ``{image_id: linode_id}`` (one request).
+def _sleep_or_time_out(deadline: Deadline, delay: float, what: str) -> None:
+    if deadline.expired():
+        raise LinodeError("Timed out after %d s waiting for %s (wait_timeout)" % (deadline.seconds, what))
+    deadline.sleep(delay)
 
-    An event names its image as secondary entity; one without is the newest capture of its Linode,
-    since captures of one Linode cannot overlap (the API answers "Linode busy").
+
+def list_events(client, action: str, linode_ids: list, since: str | None = None) -> list:
+    """The newest ``action`` events of these Linodes, created at or after ``since`` (the API's time).
+
+    One request per 100 Linodes. Filters only on what the API can filter events on (``action``,
+    ``entity.id``, ``created``); newest first is sorted here.
     """
-    linode_ids = sorted(set(captures.values()))
-    events = list_events(client, {"action": "disk_imagize", "+or": [{"entity.id": i} for i in linode_ids]},
-                         page_size=500)
+    events = []
+    for chunk in _chunks(sorted(set(linode_ids))):
+        query = {"action": action, "+or": [{"entity.id": i} for i in chunk]}
+        if since:
+            query["created"] = {"+gte": since}
+        events.extend(client.get("/account/events?page_size=%d" % EVENTS_PAGE_SIZE, filters=query)["data"])
+    return sorted(events, key=lambda e: (e.get("created") or "", e.get("id") or 0), reverse=True)
+
+
+def _event_image_number(event: dict) -> int | None:
+    """The image a ``disk_imagize`` event names: an integer id on record, ``private/N`` in older answers."""
+    secondary = event.get("secondary_entity") or {}
+    if secondary.get("id") is None:
+        return None
+    number = image_number(secondary["id"])
+    return number if number >= 0 else None
+
+
+def capture_events(client, captures: dict, since: str | None = None) -> dict:
+    """``{image_id: event}``: the ``disk_imagize`` event of each capture of ``{image_id: linode_id}`` that is listed.
+
+    A capture whose event is not listed yet has no entry. An event that names no image is taken for
+    the newest capture of its Linode only when just one capture of that Linode is waited for.
+    """
+    events = list_events(client, "disk_imagize", list(captures.values()), since)
+    by_image, unnamed = {}, {}
+    for event in events:
+        number = _event_image_number(event)
+        if number is not None:
+            by_image.setdefault(number, event)
+        else:
+            unnamed.setdefault((event.get("entity") or {}).get("id"), event)
+    per_linode = {}
+    for linode_id in captures.values():
+        per_linode[linode_id] = per_linode.get(linode_id, 0) + 1
     found = {}
     for image_id, linode_id in captures.items():
-        number = image_number(image_id)
-        mine = [e for e in events if e["entity"]["id"] == linode_id
-                and (e.get("secondary_entity") or {}).get("id") in (image_id, number)]
-        unowned = [e for e in events if e["entity"]["id"] == linode_id and not e.get("secondary_entity")]
-        if mine or unowned:
-            found[image_id] = (mine or unowned)[0]
+        event = by_image.get(image_number(image_id))
+        if event is None and per_linode[linode_id] == 1:
+            event = unnamed.get(linode_id)
+        if event is not None:
+            found[image_id] = event
     return found
 
 
-def read_images(client, image_ids: list) -> dict:
-    """``{image_id: image}`` for those that still exist: a read by id for one, one listing for several."""
-    if len(image_ids) == 1:
-        image = get_image(client, image_ids[0])
-        return {image_ids[0]: image} if image is not None else {}
-    query = {"is_public": False, "+or": [{"id": i} for i in image_ids]}
-    listed = client.get("/images?page_size=500", filters=query)["data"]
-    return dict((i["id"], i) for i in listed if i["id"] in image_ids)
+def _oldest_created(images: list) -> str | None:
+    stamps = [i.get("created") for i in images if i.get("created")]
+    return min(stamps) if stamps else None
 
 
-def wait_for_captures(client, captures: dict, deadline: Deadline) -> tuple:
+def wait_for_captures(client, captures: dict, deadline: Deadline, schedule: PollSchedule | None = None,
+                      since: str | None = None) -> tuple:
     """Wait for the images ``{image_id: (linode_id, disk_id)}`` to become available.
 
-    Returns ``({image_id: image}, {image_id: reason})``: the available images, and the captures
-    that failed or whose image vanished, which stop being waited for at once. A round costs two
-    requests however many captures there are: one reads the events' estimates, one the images.
+    Returns ``({image_id: image}, {image_id: reason})``: the available images, and the captures that
+    failed or whose image vanished. A round reads the captures' events (one request per 100 Linodes);
+    an image is read by id only when its event has ended or is not listed, so a fleet's round costs
+    what one capture's does. ``since`` (the API's time of the oldest capture) keeps older events out.
     """
+    schedule = schedule or PollSchedule.for_captures()
     started = deadline.clock.now()
     pending = dict(captures)
     available, failed = {}, {}
-    looked_after_finish = recheck = False
-    events = {}
     while pending:
-        if recheck:
-            # The estimate said "now": the image is a moment late, so look at it alone once more.
-            delay = RECHECK_S
-        else:
-            events = capture_events(client, dict((i, src[0]) for i, src in pending.items()))
-            for image_id, event in events.items():
+        _sleep_or_time_out(deadline, schedule.delay(deadline.clock.now() - started),
+                           "image %s to become available" % ", ".join(sorted(pending)))
+        events = capture_events(client, dict((i, src[0]) for i, src in pending.items()), since)
+        for image_id in sorted(pending):
+            event = events.get(image_id) or {}
+            if event.get("status") in ("started", "scheduled"):
+                continue
+            # Ended, or not listed (late, or gone from the list): the image itself says how it stands.
+            image = get_image(client, image_id)
+            if image is None:
+                reason = OVERSIZE_HINT % (image_id, pending[image_id][1])
                 if event.get("status") == "failed":
-                    failed[image_id] = "Capture of image %s failed (event %s). %s" % (
-                        image_id, event.get("id"), OVERSIZE_HINT % (image_id, pending[image_id][1]))
-                    del pending[image_id]
-            if not pending:
-                break
-            ongoing = [events[i] for i in pending if (events.get(i) or {}).get("status") != "finished"]
-            elapsed = deadline.clock.now() - started
-            if ongoing:
-                delay = max(_event_delay(elapsed, e if e.get("status") == "started" else None) for e in ongoing)
-            else:
-                # All finished: look at once, then give the images' status a moment to follow.
-                delay = MIN_POLL_S / 2 if looked_after_finish else 0.0
-                looked_after_finish = True
-        _sleep_or_time_out(deadline, delay, "image %s to become available" % ", ".join(sorted(pending)))
-        images = read_images(client, sorted(pending))
-        for image_id in list(pending):
-            if image_id not in images:
-                failed[image_id] = OVERSIZE_HINT % (image_id, pending.pop(image_id)[1])
-            elif images[image_id].get("status") == "available":
-                available[image_id] = images[image_id]
+                    reason = "Capture of image %s failed (event %s). %s" % (image_id, event.get("id"), reason)
+                failed[image_id] = reason
                 del pending[image_id]
-        recheck = not recheck and bool(pending) and any(
-            parse_time_remaining(e.get("time_remaining")) for e in events.values() if e.get("status") == "started")
+            elif image.get("status") == "available":
+                available[image_id] = image
+                del pending[image_id]
+            elif event.get("status") == "failed":
+                failed[image_id] = ("Capture of image %s failed (event %s, %s); the image is left %s: delete it "
+                                    "before capturing again" % (image_id, event.get("id"), event.get("message") or
+                                                                "no reason given", image.get("status")))
+                del pending[image_id]
     return available, failed
 
 
-def wait_for_capture(client, image: dict, linode_id: int, disk_id: int, deadline: Deadline) -> dict:
+def wait_for_capture(client, image: dict, linode_id: int, disk_id: int, deadline: Deadline,
+                     schedule: PollSchedule | None = None) -> dict:
     """Wait until one image is ``available``; fail at once if its capture fails or it vanishes."""
-    available, failed = wait_for_captures(client, {image["id"]: (linode_id, disk_id)}, deadline)
+    available, failed = wait_for_captures(client, {image["id"]: (linode_id, disk_id)}, deadline, schedule,
+                                          image.get("created"))
     if failed:
         raise LinodeError(failed[image["id"]])
     return available[image["id"]]
 
 
-def wait_for_instances(client, wanted: dict, action: str, deadline: Deadline) -> tuple:
+def wait_for_instances(client, wanted: dict, action: str, deadline: Deadline, schedule: PollSchedule | None = None,
+                       since: str | None = None) -> tuple:
     """Wait until every instance of ``{linode_id: status}`` has that status.
 
     Returns ``({linode_id: instance}, {linode_id: reason})``: the instances as last read, and those
-    whose power event (``linode_boot``, ``linode_shutdown``, ``linode_reboot``) failed, which end
-    their wait at once. A round costs two requests however many instances there are: one reads the
-    events' estimates, one the instances.
+    whose power event (``linode_boot``, ``linode_shutdown``, ``linode_reboot``) failed. A round reads
+    the instances (one request per 100). Events are read only for instances that are neither there
+    nor on their way after ``POWER_EVENT_CHECK_INTERVALS`` intervals, and an event counts only if it
+    was created at or after ``since`` (the API's time when the action was sent), so an earlier job's
+    event is never taken for this one.
     """
+    schedule = schedule or PollSchedule()
     started = deadline.clock.now()
     remaining = sorted(wanted)
     latest, failed = {}, {}
     while remaining:
-        newest = {}
-        for event in list_events(client, {"action": action, "+or": [{"entity.id": i} for i in remaining]},
-                                 page_size=500):
-            newest.setdefault(event["entity"]["id"], event)
-        for linode_id in remaining:
-            if (newest.get(linode_id) or {}).get("status") == "failed":
-                failed[linode_id] = "%s of Linode %s failed (event %s)" % (action, linode_id, newest[linode_id]["id"])
-        remaining = [i for i in remaining if i not in failed]
-        running = [newest[i] for i in remaining if (newest.get(i) or {}).get("status") == "started"]
         elapsed = deadline.clock.now() - started
-        delay = max([_event_delay(elapsed, e) for e in running] or [next_poll_delay(elapsed, None, None)])
-        if all((newest.get(i) or {}).get("status") == "finished" for i in remaining):
-            delay = 0.0
-        if remaining:
-            _sleep_or_time_out(deadline, delay, "Linode %s to be %s" % (
-                ", ".join(str(i) for i in remaining), "/".join(sorted(set(wanted[i] for i in remaining)))))
-            latest.update(list_instances(client, remaining))
-            remaining = [i for i in remaining if latest.get(i, {}).get("status") != wanted[i]]
+        _sleep_or_time_out(deadline, schedule.delay(elapsed), "Linode %s to be %s" % (
+            ", ".join(str(i) for i in remaining), "/".join(sorted(set(wanted[i] for i in remaining)))))
+        latest.update(list_instances(client, remaining))
+        remaining = [i for i in remaining if latest.get(i, {}).get("status") != wanted[i]]
+        stuck = [i for i in remaining if latest.get(i, {}).get("status") not in ON_THE_WAY_TO.get(wanted[i], ())]
+        if stuck and since and deadline.clock.now() - started >= POWER_EVENT_CHECK_INTERVALS * schedule.interval:
+            newest = {}
+            for event in list_events(client, action, stuck, since):
+                newest.setdefault(event["entity"]["id"], event)
+            for linode_id in stuck:
+                event = newest.get(linode_id) or {}
+                if event.get("status") == "failed":
+                    failed[linode_id] = "%s of Linode %s failed (event %s%s)" % (
+                        action, linode_id, event.get("id"), ": %s" % event["message"] if event.get("message") else "")
+            remaining = [i for i in remaining if i not in failed]
     return latest, failed
 
 
-def wait_until_free(client, linode_ids: list, deadline: Deadline) -> None:
-    """Sleep until the jobs now running on these Linodes should have ended (after a "Linode busy")."""
-    started = deadline.clock.now()
-    running = list_events(client, {"status": "started", "+or": [{"entity.id": i} for i in linode_ids]}, page_size=100)
-    delay = max([_event_delay(deadline.clock.now() - started, e) for e in running] or [MIN_POLL_S])
-    _sleep_or_time_out(deadline, delay, "Linodes %s to be free of other jobs" % ", ".join(map(str, linode_ids)))
+def wait_until_free(linode_ids: list, deadline: Deadline, waited: float, schedule: PollSchedule | None = None) -> None:
+    """Sleep before sending again an action answered "Linode busy.", ``waited`` seconds after the first busy.
+
+    The API says nothing about when the other job ends (its event has no usable estimate), so the
+    action is simply sent again on the poll schedule.
+    """
+    schedule = schedule or PollSchedule()
+    _sleep_or_time_out(deadline, schedule.delay(max(waited, schedule.first_look)),
+                       "Linodes %s to be free of other jobs" % ", ".join(map(str, linode_ids)))
 
 
-def wait_for_replication(client, image_id: str, deadline: Deadline) -> dict:
-    """Wait until every region of an image is ``available``."""
+def wait_for_replication(client, image_id: str, deadline: Deadline, schedule: PollSchedule | None = None) -> dict:
+    """Wait until every region of an image is ``available`` (one request a round)."""
+    schedule = schedule or PollSchedule()
     started = deadline.clock.now()
     while True:
         image = get_image(client, image_id)
@@ -217,12 +256,21 @@ def wait_for_replication(client, image_id: str, deadline: Deadline) -> dict:
         pending = pending_regions(image)
         if not pending:
             return image
-        delay = next_poll_delay(deadline.clock.now() - started, None, None)
-        _sleep_or_time_out(deadline, max(delay, 2 * MIN_POLL_S),
+        _sleep_or_time_out(deadline, schedule.delay(deadline.clock.now() - started),
                            "image %s to be available in %s" % (image_id, ", ".join(pending)))
 
 
-def _sleep_or_time_out(deadline: Deadline, delay: float, what: str) -> None:
-    if deadline.expired():
-        raise LinodeError("Timed out after %d s waiting for %s (wait_timeout)" % (deadline.seconds, what))
-    deadline.sleep(delay)
+def wait_for_disk_ready(client, linode_id: int, disk: dict, deadline: Deadline,
+                        schedule: PollSchedule | None = None) -> dict:
+    """Wait until a disk that is ``not ready`` (just created or resized) is ``ready`` (one request a round)."""
+    schedule = schedule or PollSchedule()
+    started = deadline.clock.now()
+    while disk.get("status") == "not ready":
+        _sleep_or_time_out(deadline, schedule.delay(deadline.clock.now() - started),
+                           "disk %s of Linode %s to be ready" % (disk["id"], linode_id))
+        current = get_disk(client, linode_id, disk["id"])
+        if current is None:
+            raise LinodeError("Disk %s of Linode %s disappeared while waiting for it to be ready" % (disk["id"], linode_id),
+                              field="disk_id")
+        disk = dict(disk, **current)
+    return disk

@@ -12,9 +12,10 @@ version_added: 0.1.0
 description:
   - Waits until every image given is V(available), for captures started by
     M(golden_image.linode.linode_image_capture) with O(golden_image.linode.linode_image_capture#module:wait=false).
-  - Meant to run once for a whole fleet (C(run_once)). Each round reads the estimates of all the captures' events in
-    one request and the images in one more, and sleeps until close to the first expected end, so a fleet of a hundred
-    captures costs what one does, and no host holds a fork while it waits.
+  - Meant to run once for a whole fleet (C(run_once)). Each round reads the captures' events in one request per
+    100 Linodes, on the schedule O(poll_interval) describes, and reads an image only once its event has ended or is
+    not listed, so a fleet of a hundred captures costs little more than one does, and no host holds a fork while it
+    waits.
   - A capture that fails, or whose image vanishes (Linode deletes an image whose disk usage is over the account's
     image size limit), stops being waited for at once. The task fails afterwards naming each one; RV(available) and
     RV(failed) say how every image ended.
@@ -22,6 +23,7 @@ author:
   - golden_image.linode maintainers (@golden-image)
 extends_documentation_fragment:
   - golden_image.linode.api
+  - golden_image.linode.wait
 attributes:
   check_mode:
     support: full
@@ -42,7 +44,7 @@ options:
     description:
       - Seconds the whole task may take.
     type: int
-    default: 1800
+    default: 3600
 seealso:
   - module: golden_image.linode.linode_image_capture
 """
@@ -85,7 +87,7 @@ api_requests:
 """
 
 from ansible_collections.golden_image.linode.plugins.module_utils import images as img
-from ansible_collections.golden_image.linode.plugins.module_utils.base import LinodeModuleBase
+from ansible_collections.golden_image.linode.plugins.module_utils.base import WAIT_ARGUMENT_SPEC, LinodeModuleBase
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import wait_for_captures
 
@@ -93,8 +95,9 @@ from ansible_collections.golden_image.linode.plugins.module_utils.waiters import
 class LinodeImageWait(LinodeModuleBase):
     argument_spec = dict(
         images=dict(type="list", elements="dict", required=True),
-        wait_timeout=dict(type="int", default=1800),
+        wait_timeout=dict(type="int", default=3600),
     )
+    argument_spec.update(WAIT_ARGUMENT_SPEC)
 
     def run_task(self):
         available, pending = {}, {}
@@ -111,7 +114,8 @@ class LinodeImageWait(LinodeModuleBase):
                 pending[image["id"]] = source
         failed = {}
         if pending and not self.module.check_mode:
-            done, failed = wait_for_captures(self.client, pending, self.deadline)
+            since = min(image.get("created") or "" for image in self.params["images"] if image["id"] in pending)
+            done, failed = wait_for_captures(self.client, pending, self.deadline, self.schedule(captures=True), since)
             available.update(done)
         self.result.update(available=available, failed=failed)
         if failed:

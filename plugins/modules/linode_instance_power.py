@@ -21,11 +21,14 @@ description:
   - With O(remember=true), O(state=stopped) first tags every running instance it shuts down with
     C(golden_image.linode:restore=running). O(state=restored) boots the instances that carry that tag and then removes
     it, so an instance is brought back even by a rerun after the run that stopped it was killed.
-  - Waits adaptively, reading the power events' estimates instead of polling at a fixed rate.
+  - Waits on the instances' own C(status), one request a round for the whole fleet, on the schedule O(poll_interval)
+    describes (every 5 s at first): the power events' estimates are not usable. The events are read only for an
+    instance that is neither there nor on its way after a minute, to tell a failed job from a slow one.
 author:
   - golden_image.linode maintainers (@golden-image)
 extends_documentation_fragment:
   - golden_image.linode.api
+  - golden_image.linode.wait
 attributes:
   check_mode:
     support: full
@@ -166,7 +169,7 @@ api_requests:
   sample: {GET: 3, POST: 1, total: 4}
 """
 
-from ansible_collections.golden_image.linode.plugins.module_utils.base import LinodeModuleBase
+from ansible_collections.golden_image.linode.plugins.module_utils.base import WAIT_ARGUMENT_SPEC, LinodeModuleBase
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError, format_api_error
 from ansible_collections.golden_image.linode.plugins.module_utils.instances import (
     POWER_MARKER_TAG,
@@ -195,6 +198,7 @@ class LinodeInstancePower(LinodeModuleBase):
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
     )
+    argument_spec.update(WAIT_ARGUMENT_SPEC)
     module_kwargs = dict(
         mutually_exclusive=[("linode_id", "linode_label", "linode_ids"), ("linode_ids", "config_id")],
         required_one_of=[("linode_id", "linode_label", "linode_ids")],
@@ -250,14 +254,16 @@ class LinodeInstancePower(LinodeModuleBase):
             for linode_id in plan:
                 if self.latest[linode_id]["status"] == "running":
                     self.latest[linode_id] = set_power_marker(self.client, self.latest[linode_id], True)
+        # The API's clock before the actions: only events created since then are this run's.
+        since = self.client.session.server_time()
         errors = send_power_actions(self.client, dict((i, action) for i in plan), self.deadline,
-                                    self.params["config_id"])
+                                    self.params["config_id"], self.schedule())
         if not self.params["wait"]:
             return errors
         waiting = [i["id"] for i in instances if i["id"] not in errors
                    and (i["id"] in plan or i["status"] in ON_THE_WAY.get(self.params["state"], ()))]
         latest, failed = wait_for_instances(self.client, dict((i, final_status) for i in waiting), event_action,
-                                            self.deadline)
+                                            self.deadline, self.schedule(), since)
         self.latest.update(latest)
         errors.update(failed)
         return errors

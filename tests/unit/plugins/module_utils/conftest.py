@@ -15,12 +15,15 @@ from requests.adapters import BaseAdapter
 
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline, RetryPolicy
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import LinodeSession, build_client
+from filter_allowlist import refused_fields
+from recorded_api import RecordedApi
 
 
 class FakeClock(object):
     """Time that moves only when someone sleeps; every sleep is recorded."""
 
     def __init__(self, start: float = 1000.0) -> None:
+        self.start = start
         self.time = start
         self.sleeps = []
 
@@ -45,6 +48,9 @@ class CannedAdapter(BaseAdapter):
 
     def send(self, request, **kwargs):  # pylint: disable=arguments-differ
         self.sent.append((request, kwargs))
+        # Every filter a test makes the collection send must be one the real API accepts.
+        refused = refused_fields(request.url, request.headers.get("X-Filter"))
+        assert not refused, "%s %s filters on %s, which the Linode API refuses" % (request.method, request.url, refused)
         entry = self.script.pop(0)
         if isinstance(entry, Exception):
             raise entry
@@ -92,3 +98,14 @@ def client_with(session_with):
         return client
 
     return build
+
+
+@pytest.fixture
+def recorded_api(clock):
+    """``(api, client)``: a RecordedApi on the fake clock, and a real client over it with a 3600 s deadline."""
+    api = RecordedApi(clock)
+    session = LinodeSession(5.0, Deadline(3600.0, clock), RetryPolicy(rng=random.Random(7)))
+    session.mount("https://", api)
+    client = build_client("secret-token-123", "https://api.example", "v4", None, 5.0, session.deadline)
+    client.session = session
+    return api, client
