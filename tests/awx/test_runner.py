@@ -58,6 +58,7 @@ def golden_job(tmp_path_factory, ansible_runner_module, job_envvars, credential_
         job = awx_support.Job(str(workdir / "job"), ident="42")
         envvars = dict(job_envvars)
         envvars.update(awx_support.inject_credential(credential_type, inputs, job.private_data_dir))
+        envvars["LINODE_POLL_INTERVAL"] = with_emulator.poll_interval(SPEED)
         inventory = awx_support.inventory_script_data(
             groups={"golden_image_reference": ["web-1"], "linodes": ["web-1", "web-2"]},
             hostvars={"web-1": {"linode_id": 1001}, "web-2": {"linode_id": 1002}},

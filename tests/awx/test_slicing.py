@@ -67,6 +67,7 @@ def run_jobs(workdir, name: str, slice_numbers: list, job_envvars: dict, credent
             job = awx_support.Job(str(rundir / ("job-%d" % slice_number)), ident=str(100 + slice_number))
             envvars = dict(job_envvars)
             envvars.update(awx_support.inject_credential(credential_type, inputs, job.private_data_dir))
+            envvars["LINODE_POLL_INTERVAL"] = with_emulator.poll_interval(SPEED)
             inventory = awx_support.inventory_script_data({"linodes": HOSTS}, hostvars, all_vars, slice_number,
                                                           SLICES if slice_number else 1)
             extra_vars = awx_support.survey_extra_vars(load_survey("capture"), {})

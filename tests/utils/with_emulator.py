@@ -4,7 +4,7 @@
 
 The emulator's start line (url, api_url, ca_file, token) is written to ``--config`` as YAML
 (ansible-test reads ``tests/integration/integration_config.yml`` as extra vars) and exported to
-the command as ``LINODE_EMULATOR_*`` variables. The emulator is stopped by its pid whatever the
+the command as ``LINODE_EMULATOR_*`` variables, with LINODE_POLL_INTERVAL scaled to the emulator's speed. The emulator is stopped by its pid whatever the
 command does, and the command's exit code is returned.
 """
 
@@ -25,6 +25,13 @@ import yaml
 
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
+# The modules' default poll_interval (plugins/doc_fragments/wait.py), in real seconds at speed 1.
+DEFAULT_POLL_INTERVAL_S = 5.0
+
+
+def poll_interval(speed: float) -> str:
+    """LINODE_POLL_INTERVAL for an emulator at ``speed``: the modules' real-world schedule, in emulated time."""
+    return "%g" % (DEFAULT_POLL_INTERVAL_S / speed)
 
 
 def start_emulator(fleet: str, speed: float, extra: list) -> tuple:
@@ -100,9 +107,12 @@ def main() -> int:
     try:
         if args.config:
             with open(args.config, "w", encoding="utf-8") as config:
-                yaml.safe_dump(dict(("emulator_" + key, value) for key, value in started.items()), config)
+                settings = dict(("emulator_" + key, value) for key, value in started.items())
+                settings["emulator_poll_interval"] = poll_interval(args.speed)
+                yaml.safe_dump(settings, config)
         env = dict(os.environ)
         env.update(dict(("LINODE_EMULATOR_" + key.upper(), str(value)) for key, value in started.items()))
+        env["LINODE_POLL_INTERVAL"] = poll_interval(args.speed)
         if args.linode_env:
             env.update(LINODE_TOKEN=started["token"], LINODE_API_URL=started["api_url"], LINODE_CA=started["ca_file"])
         result = subprocess.run(command, env=env, check=False)
