@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import selectors
@@ -13,6 +14,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import tarfile
 import urllib.error
 import urllib.request
 
@@ -24,25 +26,60 @@ HTTP_TIMEOUT_S = 10
 GIT_TIMEOUT_S = 60
 
 
-def snapshot_collection(workdir: str) -> str:
+# What a snapshot leaves out: the emulator, the tests and the docs are no part of the collection.
+SNAPSHOT_EXCLUDED = ("emulator/", "tests/", "docs/")
+
+
+def resolve_ref(ref: str) -> str:
+    """The full commit id of ``ref`` (a branch, tag or abbreviated commit) in this repository."""
+    done = subprocess.run(["git", "-C", REPO, "rev-parse", "--verify", "--quiet", ref + "^{commit}"],
+                          capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError("no commit %r in %s" % (ref, REPO))
+    return done.stdout.strip()
+
+
+def snapshot_collection(workdir: str, ref: str | None = None) -> str:
     """Copy the collection as ``make collection`` does (the files git knows, without the emulator) into ``workdir``.
 
     A private copy measures the work tree as it is, and neither disturbs nor depends on
     .cache/collections, which ``make`` rebuilds while other runs may be using it (as tests/perf/capture_one.py does).
+    With ``ref`` (a commit, branch or tag), the collection is taken from that commit instead, through
+    ``git archive``: the work tree, the index and the stash are neither read nor touched, so a "before"
+    can be measured while changes are in progress.
     """
-    listed = subprocess.run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--deduplicate",
-                             "--", ".", ":!:emulator", ":!:tests", ":!:docs"],
-                            capture_output=True, timeout=GIT_TIMEOUT_S, check=True)
     root = os.path.join(workdir, "collections")
     target = os.path.join(root, "ansible_collections", "golden_image", "linode")
-    for name in listed.stdout.decode("utf-8").split("\0"):
-        source = os.path.join(REPO, name)
-        if name and os.path.isfile(source):
-            os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
-            shutil.copy2(source, os.path.join(target, name))
+    if ref is not None:
+        _extract_commit(resolve_ref(ref), target)
+    else:
+        listed = subprocess.run(["git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                                 "--deduplicate", "--", ".", ":!:emulator", ":!:tests", ":!:docs"],
+                                capture_output=True, timeout=GIT_TIMEOUT_S, check=True)
+        for name in listed.stdout.decode("utf-8").split("\0"):
+            source = os.path.join(REPO, name)
+            if name and os.path.isfile(source):
+                os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
+                shutil.copy2(source, os.path.join(target, name))
     if not os.path.isfile(os.path.join(target, "playbooks", "capture.yml")):
-        raise RuntimeError("no playbooks/capture.yml under %s" % REPO)
+        raise RuntimeError("no playbooks/capture.yml in the collection from %s" % (ref or REPO))
     return root
+
+
+def _extract_commit(commit: str, target: str) -> None:
+    """The files of ``commit`` (without SNAPSHOT_EXCLUDED) under ``target``, from ``git archive``."""
+    archive = subprocess.run(["git", "-C", REPO, "archive", "--format=tar", commit],
+                             capture_output=True, timeout=GIT_TIMEOUT_S, check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        for member in tar.getmembers():
+            name = member.name
+            if not member.isfile() or name.startswith(SNAPSHOT_EXCLUDED) or name.startswith("/") or ".." in name.split("/"):
+                continue
+            path = os.path.join(target, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with tar.extractfile(member) as source, open(path, "wb") as copy:
+                shutil.copyfileobj(source, copy)
+            os.chmod(path, member.mode & 0o777)
 
 
 class Emulator(object):
