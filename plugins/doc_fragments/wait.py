@@ -15,8 +15,8 @@ options:
       - Later looks come after a tenth of the time already waited, at most six poll intervals apart (30 s by default),
         so a job that lasts T seconds is noticed within the larger of O(poll_interval) and T/10 of its end, and never
         more than six poll intervals late, at a cost that grows with the logarithm of T.
-      - A capture is first looked at after twelve poll intervals (60 s by default): the shortest capture on record
-        took 144 s.
+      - A capture is first looked at after twelve poll intervals (60 s by default), because the shortest capture on
+        record took 144 s.
       - The Linode API gives no usable estimate of when a job ends (its events' C(time_remaining) is null and their
         C(percent_complete) jumps and falls back), so the waits never rely on one.
       - Lower it only against an API that runs jobs faster than Linode does, such as an emulator.

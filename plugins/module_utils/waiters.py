@@ -67,7 +67,7 @@ class PollSchedule(object):
     """
 
     def __init__(self, interval: float = DEFAULT_POLL_INTERVAL_S, first_look_intervals: float = 1) -> None:
-        if not interval > 0:
+        if interval <= 0:
             raise ValueError("poll interval must be positive, got %r" % (interval,))
         self.interval = float(interval)
         self.ceiling = CEILING_INTERVALS * self.interval

@@ -20,7 +20,7 @@ description:
     (timeout, connection reset, 5xx), the module looks for the image it may have created and only captures again if
     there is none.
   - A disk that is V(not ready) (just created or resized) is waited for, within O(wait_timeout), before it is captured.
-  - Waits without trusting any estimate (the API sends none it keeps): it looks at the capture's event on the schedule
+  - Waits without trusting any estimate, since the API sends none it keeps. It looks at the capture's event on the schedule
     O(poll_interval) describes and reads the image once the event has ended or is not listed, so a capture lasting
     T seconds is noticed within a tenth of T and at most 30 s late, at fewer requests than a fixed 10 s poll. It
     stops at once when the capture fails or the image vanishes, and says why that usually happens.

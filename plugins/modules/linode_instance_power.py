@@ -22,7 +22,7 @@ description:
     C(golden_image.linode:restore=running). O(state=restored) boots the instances that carry that tag and then removes
     it, so an instance is brought back even by a rerun after the run that stopped it was killed.
   - Waits on the instances' own C(status), one request a round for the whole fleet, on the schedule O(poll_interval)
-    describes (every 5 s at first): the power events' estimates are not usable. The events are read only for an
+    describes (every 5 s at first), because the power events' estimates are not usable. The events are read only for an
     instance that is neither there nor on its way after a minute, to tell a failed job from a slow one.
 author:
   - golden_image.linode maintainers (@golden-image)

@@ -15,7 +15,7 @@ from linode_emulator.clock import FakeClock, format_countdown, format_time
 from linode_emulator.errors import ApiError
 from linode_emulator.faults import FaultBook
 from linode_emulator.filters import filter_items
-from linode_emulator.fleet import DEFAULT_PROGRESS, FleetError, RateLimits, TokenSpec, load_fleet, parse_fleet
+from linode_emulator.fleet import DEFAULT_PROGRESS, FleetError, RateLimits, TokenSpec, parse_fleet
 from linode_emulator.ratelimit import Operation, RateLimiter
 from linode_emulator.shapes import render_event, render_image
 from linode_emulator.state import State

@@ -268,11 +268,11 @@ def _run_playbook(command: list, env: dict, cwd: str, timeout: float, outcome: d
     process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                text=True, start_new_session=True)
     try:
-        output, _ = process.communicate(timeout=timeout)
+        output = process.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:
         outcome["timed_out"] = True
         os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
+        output = process.communicate()[0]
     outcome["returncode"] = process.returncode
     return output or ""
 
@@ -315,8 +315,8 @@ def measure(job: dict, speed: float, saved: dict, log: list, state: dict) -> dic
     for entry in entries:
         by_method[entry["method"]] = by_method.get(entry["method"], 0) + 1
         if not 200 <= entry["status"] < 300:
-            not_ok.append("%s %s%s %s" % (entry["method"], entry["path"], "?" + entry["query"] if entry.get("query") else "",
-                                           entry["status"]))
+            query = "?" + entry["query"] if entry.get("query") else ""
+            not_ok.append("%s %s%s %s" % (entry["method"], entry["path"], query, entry["status"]))
     module_requests = (result.get("api_requests") or {}).get("total")
     out.update(
         requests=len(entries), requests_by_method=by_method, not_2xx=not_ok,

@@ -48,7 +48,7 @@ def test_image_listings_filter_on_filterable_fields_and_order_here(client_with):
     assert [i["id"] for i in img.list_private_images(client, {"label": "web"})] == ["private/2", "private/1"]
     assert [i["id"] for i in img.select_private_images(client, label_prefix="we", tags=["a"])] == []
     assert img.select_private_images(client, label="web", tags=["prod", "x"]) == []
-    filters = [json.loads(r.headers["X-Filter"]) for r, _ in client.session.adapter.sent]
+    filters = [json.loads(r.headers["X-Filter"]) for r, _kwargs in client.session.adapter.sent]
     assert all("+order_by" not in f for f in filters)
 
 
