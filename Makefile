@@ -23,7 +23,7 @@ PYTEST := $(BIN)/python -m pytest
 help:
 	@echo "make demo   capture images of an emulated fleet, offline, in under a minute"
 	@echo "make test   run every test (sanity, lint, unit, emulator, integration)"
-	@echo "make bench  fleet benchmark against linode.cloud (tests/perf/README.md; make bench-smoke: a minute)"
+	@echo "make bench  fleet benchmark against linode.cloud (tests/perf/README.md; make bench-smoke: two minutes)"
 	@echo "make clean  remove the virtualenv, caches and test output"
 
 $(STAMP): requirements-dev.txt requirements.txt emulator/pyproject.toml $(shell find emulator/src -name '*.py' 2>/dev/null)
@@ -81,7 +81,7 @@ emulator-tests: $(STAMP)
 # ansible-test's integration_config.yml (emulator_url, emulator_api_url, emulator_ca_file, emulator_token).
 INTEGRATION_FLEET := tests/integration/targets/setup_emulator/files/fleet.yml
 integration: collection
-	cd $(COLLECTION_DIR) && $(BIN)/python tests/utils/with_emulator.py --fleet $(INTEGRATION_FLEET) --speed 100 \
+	cd $(COLLECTION_DIR) && $(BIN)/python tests/utils/with_emulator.py --fleet $(INTEGRATION_FLEET) --speed 300 \
 	  --config tests/integration/integration_config.yml -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_ARGS)
 

@@ -25,7 +25,12 @@ A round costs one request however many captures or instances it covers (one more
 from __future__ import annotations
 
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
-from ansible_collections.golden_image.linode.plugins.module_utils.images import get_image, image_number, pending_regions
+from ansible_collections.golden_image.linode.plugins.module_utils.images import (
+    get_image,
+    image_number,
+    list_private_images,
+    pending_regions,
+)
 from ansible_collections.golden_image.linode.plugins.module_utils.instances import get_disk, list_instances
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
 
@@ -144,9 +149,18 @@ def capture_events(client, captures: dict, since: str | None = None) -> dict:
     return found
 
 
-def _oldest_created(images: list) -> str | None:
-    stamps = [i.get("created") for i in images if i.get("created")]
-    return min(stamps) if stamps else None
+def read_images(client, image_ids: list) -> dict:
+    """``{image_id: image or None}``: one read by id for one image, one listing of the private images for several.
+
+    The API cannot filter images on ``id``, and an account holds few private images (25 by default),
+    so the listing costs one request a round (GET /images allows 20 a minute; rounds are at least
+    poll_interval apart). An image missing from the listing is read by id before it counts as gone.
+    """
+    if len(image_ids) == 1:
+        return {image_ids[0]: get_image(client, image_ids[0])}
+    listed = dict((image["id"], image) for image in list_private_images(client))
+    return dict((image_id, listed[image_id] if image_id in listed else get_image(client, image_id))
+                for image_id in image_ids)
 
 
 def wait_for_captures(client, captures: dict, deadline: Deadline, schedule: PollSchedule | None = None,
@@ -155,8 +169,9 @@ def wait_for_captures(client, captures: dict, deadline: Deadline, schedule: Poll
 
     Returns ``({image_id: image}, {image_id: reason})``: the available images, and the captures that
     failed or whose image vanished. A round reads the captures' events (one request per 100 Linodes);
-    an image is read by id only when its event has ended or is not listed, so a fleet's round costs
-    what one capture's does. ``since`` (the API's time of the oldest capture) keeps older events out.
+    images are read only when their event has ended or is not listed (one request for all of them),
+    so a fleet's round costs what one capture's does. ``since`` (the API's time of the oldest capture)
+    keeps older events out.
     """
     schedule = schedule or PollSchedule.for_captures()
     started = deadline.clock.now()
@@ -166,12 +181,10 @@ def wait_for_captures(client, captures: dict, deadline: Deadline, schedule: Poll
         _sleep_or_time_out(deadline, schedule.delay(deadline.clock.now() - started),
                            "image %s to become available" % ", ".join(sorted(pending)))
         events = capture_events(client, dict((i, src[0]) for i, src in pending.items()), since)
-        for image_id in sorted(pending):
+        # Ended, or not listed (late, or gone from the list): the image itself says how it stands.
+        ended = [i for i in sorted(pending) if (events.get(i) or {}).get("status") not in ("started", "scheduled")]
+        for image_id, image in read_images(client, ended).items() if ended else ():
             event = events.get(image_id) or {}
-            if event.get("status") in ("started", "scheduled"):
-                continue
-            # Ended, or not listed (late, or gone from the list): the image itself says how it stands.
-            image = get_image(client, image_id)
             if image is None:
                 reason = OVERSIZE_HINT % (image_id, pending[image_id][1])
                 if event.get("status") == "failed":

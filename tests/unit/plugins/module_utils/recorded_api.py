@@ -111,6 +111,9 @@ class RecordedApi(BaseAdapter):
             return self._answer(request, 200, self._page(self._events(now, query)))
         if request.method == "GET" and path.startswith("/images/"):
             return self._image(request, path[len("/images/"):], now)
+        if request.method == "GET" and path == "/images":
+            listed = [self._image_body(image_id, now) for image_id in sorted(self.images)]
+            return self._answer(request, 200, self._page([image for image in listed if image is not None]))
         if request.method == "GET" and path == "/linode/instances":
             return self._answer(request, 200, self._page(self._instances(now, query)))
         return self._answer(request, 404, {"errors": [{"reason": "Not found"}]})
@@ -125,16 +128,21 @@ class RecordedApi(BaseAdapter):
                       key=lambda e: e["id"], reverse=True)
 
     def _image(self, request, image_id: str, now: float):
-        if image_id not in self.images:
+        body = self._image_body(image_id, now)
+        if body is None:
             return self._answer(request, 404, {"errors": [{"reason": "Not found"}]})
+        return self._answer(request, 200, body)
+
+    def _image_body(self, image_id: str, now: float) -> dict | None:
+        if image_id not in self.images:
+            return None
         job, removed = self.images[image_id]
         ended = now >= job.ends
         if ended and job.outcome == "failed" and removed:
-            return self._answer(request, 404, {"errors": [{"reason": "Not found"}]})
+            return None
         status = "available" if ended and job.outcome == "finished" else "creating"
-        return self._answer(request, 200, {"id": image_id, "label": "captured", "status": status,
-                                           "created": api_time(job.starts), "regions": [],
-                                           "tags": ["source=linode:%d,disk:1" % job.linode_id]})
+        return {"id": image_id, "label": "captured", "status": status, "is_public": False,
+                "created": api_time(job.starts), "regions": [], "tags": ["source=linode:%d,disk:1" % job.linode_id]}
 
     def _instances(self, now: float, query: dict) -> list:
         wanted_ids = set(c["id"] for c in query.get("+or", []))
