@@ -27,6 +27,7 @@ from typing import Any, Callable, ContextManager, Iterator
 
 import pytest
 import requests
+import yaml
 
 HERE = Path(__file__).resolve().parent
 FLEETS = HERE / "fleets"
@@ -225,3 +226,22 @@ def own_emulator(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
     for emu in started:
         if emu.process.poll() is None:
             assert emu.stop() == 0, emu.stderr()
+
+
+def fleet_with(tmp_path: Path, **changes: Any) -> Path:
+    """fleets/basic.yml with top-level keys changed (``timing`` is merged)."""
+    fleet = yaml.safe_load((FLEETS / "basic.yml").read_text())
+    for key, value in changes.items():
+        fleet[key] = {**fleet[key], **value} if key == "timing" else value
+    path = tmp_path / "fleet.yml"
+    path.write_text(yaml.safe_dump(fleet))
+    return path
+
+
+def dedupe(values: list[Any]) -> list[Any]:
+    return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
+
+
+def is_subsequence(part: list[Any], whole: list[Any]) -> bool:
+    rest = iter(whole)
+    return all(any(v == w for w in rest) for v in part)

@@ -7,19 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from conftest import FLEETS, Emulator, new_session, wait_for
-
-
-def fleet_with(tmp_path: Path, **changes: Any) -> Path:
-    """fleets/basic.yml with top-level keys changed (``timing`` is merged)."""
-    fleet = yaml.safe_load((FLEETS / "basic.yml").read_text())
-    for key, value in changes.items():
-        fleet[key] = {**fleet[key], **value} if key == "timing" else value
-    path = tmp_path / "fleet.yml"
-    path.write_text(yaml.safe_dump(fleet))
-    return path
+from conftest import Emulator, fleet_with, new_session, wait_for
 
 
 def parse_time(text: str) -> float:

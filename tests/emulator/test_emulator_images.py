@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import requests
-import yaml
 
-from conftest import FLEETS, Emulator, expect_invalid_request, new_session, wait_for
+from conftest import FLEETS, Emulator, dedupe, expect_invalid_request, fleet_with, is_subsequence, new_session, wait_for
 
 
 def capture(api: requests.Session, emu: Emulator, **body: Any) -> requests.Response:
@@ -28,25 +27,6 @@ def imagize_event(api: requests.Session, emu: Emulator, image_id: str) -> dict[s
         return next((e for e in events.json()["data"] if e["secondary_entity"]["id"] == image_number(image_id)), None)
 
     return wait_for(listed, what=f"disk_imagize event of {image_id}")
-
-
-def dedupe(values: list[Any]) -> list[Any]:
-    return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
-
-
-def is_subsequence(part: list[Any], whole: list[Any]) -> bool:
-    rest = iter(whole)
-    return all(any(v == w for w in rest) for v in part)
-
-
-def fleet_with(tmp_path: Path, **changes: Any) -> Path:
-    """fleets/basic.yml with top-level keys changed (``timing`` is merged)."""
-    fleet = yaml.safe_load((FLEETS / "basic.yml").read_text())
-    for key, value in changes.items():
-        fleet[key] = {**fleet[key], **value} if key == "timing" else value
-    path = tmp_path / "fleet.yml"
-    path.write_text(yaml.safe_dump(fleet))
-    return path
 
 
 def errors(response: requests.Response) -> list[dict[str, str]]:

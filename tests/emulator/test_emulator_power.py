@@ -9,7 +9,7 @@ from typing import Any, Callable
 import requests
 import yaml
 
-from conftest import FLEETS, Emulator, expect_invalid_request, new_session, wait_for
+from conftest import Emulator, dedupe, expect_invalid_request, fleet_with, is_subsequence, new_session, wait_for
 
 BUSY = {"errors": [{"reason": "Linode busy."}]}  # recorded, with the period
 
@@ -32,25 +32,6 @@ def events_for(api: requests.Session, emu: Emulator, linode_id: int, action: str
 def newest_event(api: requests.Session, emu: Emulator, linode_id: int, action: str) -> dict[str, Any]:
     """The newest such event, once listed (events show up timing.event_delay_s after the request)."""
     return wait_for(lambda: events_for(api, emu, linode_id, action), what=f"{action} event")[0]
-
-
-def dedupe(values: list[Any]) -> list[Any]:
-    return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
-
-
-def is_subsequence(part: list[Any], whole: list[Any]) -> bool:
-    rest = iter(whole)
-    return all(any(v == w for w in rest) for v in part)
-
-
-def fleet_with(tmp_path: Path, **changes: Any) -> Path:
-    """fleets/basic.yml with top-level keys changed (``timing`` is merged)."""
-    fleet = yaml.safe_load((FLEETS / "basic.yml").read_text())
-    for key, value in changes.items():
-        fleet[key] = {**fleet[key], **value} if key == "timing" else value
-    path = tmp_path / "fleet.yml"
-    path.write_text(yaml.safe_dump(fleet))
-    return path
 
 
 def watch_status(api: requests.Session, emu: Emulator, linode_id: int, final: str) -> list[str]:
