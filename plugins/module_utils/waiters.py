@@ -168,37 +168,45 @@ def wait_for_captures(client, captures: dict, deadline: Deadline, schedule: Poll
     """Wait for the images ``{image_id: (linode_id, disk_id)}`` to become available.
 
     Returns ``({image_id: image}, {image_id: reason})``: the available images, and the captures that
-    failed or whose image vanished. A round reads the captures' events (one request per 100 Linodes);
-    images are read only when their event has ended or is not listed (one request for all of them),
-    so a fleet's round costs what one capture's does. ``since`` (the API's time of the oldest capture)
+    failed or whose image vanished. A round reads the events of the captures still running (one request
+    per 100 Linodes); images are read only when an event is not listed or failed, or once every event
+    has finished (one request for all of them), so a fleet's wait costs about what one capture's does. ``since`` (the API's time of the oldest capture)
     keeps older events out.
     """
     schedule = schedule or PollSchedule.for_captures()
     started = deadline.clock.now()
     pending = dict(captures)
-    available, failed = {}, {}
+    # Captures whose event has not finished: only their events are read again.
+    watching = set(captures)
+    events, available, failed = {}, {}, {}
     while pending:
         _sleep_or_time_out(deadline, schedule.delay(deadline.clock.now() - started),
                            "image %s to become available" % ", ".join(sorted(pending)))
-        events = capture_events(client, dict((i, src[0]) for i, src in pending.items()), since)
-        # Ended, or not listed (late, or gone from the list): the image itself says how it stands.
-        ended = [i for i in sorted(pending) if (events.get(i) or {}).get("status") not in ("started", "scheduled")]
-        for image_id, image in read_images(client, ended).items() if ended else ():
+        if watching:
+            events.update(capture_events(client, dict((i, pending[i][0]) for i in watching), since))
+        watching -= set(i for i in watching if events.get(i, {}).get("status") == "finished")
+        # Failed, or not listed (late, or gone from the list): the image itself says how it stands. The
+        # images of finished captures are read once no capture is still running, or together with one
+        # that needs a look now: a fleet whose captures end one by one reads its images once, not once each.
+        look_now = set(i for i in watching if events.get(i, {}).get("status") not in ("started", "scheduled"))
+        to_read = sorted(look_now | (set(pending) - watching)) if look_now or not watching else []
+        for image_id, image in read_images(client, to_read).items() if to_read else ():
             event = events.get(image_id) or {}
             if image is None:
                 reason = OVERSIZE_HINT % (image_id, pending[image_id][1])
                 if event.get("status") == "failed":
                     reason = "Capture of image %s failed (event %s). %s" % (image_id, event.get("id"), reason)
                 failed[image_id] = reason
-                del pending[image_id]
             elif image.get("status") == "available":
                 available[image_id] = image
-                del pending[image_id]
             elif event.get("status") == "failed":
                 failed[image_id] = ("Capture of image %s failed (event %s, %s); the image is left %s: delete it "
                                     "before capturing again" % (image_id, event.get("id"), event.get("message") or
                                                                 "no reason given", image.get("status")))
-                del pending[image_id]
+            else:
+                continue
+            del pending[image_id]
+            watching.discard(image_id)
     return available, failed
 
 

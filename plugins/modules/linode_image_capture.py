@@ -132,6 +132,15 @@ options:
         ends with.
     type: list
     elements: dict
+  known_disks:
+    description:
+      - Disks as an earlier task of the same play found them, each the RV(source) (or an RV(captures[].source)) that a run
+        of this module returned, check mode included.
+      - A capture whose instance and O(disk_id) match one of them takes the disk's label, filesystem and status from there
+        instead of reading it, which saves one request per host. The capture request itself still fails if the disk
+        changed since.
+    type: list
+    elements: dict
   captures:
     description:
       - Several captures in one task, for a fleet. There is one entry per source disk. The entries are handled one
@@ -282,6 +291,10 @@ source:
       description: Filesystem of the captured disk.
       type: str
       sample: ext4
+    disk_status:
+      description: Status of the disk when the module looked (V(ready), or V(not ready) while it is being created or resized).
+      type: str
+      sample: ready
     device:
       description:
         - The config profile's root device for the disk, when the disk was chosen as the one the profile boots from;
@@ -381,6 +394,7 @@ class LinodeImageCapture(LinodeModuleBase):
         replicate_regions=dict(type="list", elements="str", default=[]),
         known_images=dict(type="list", elements="dict"),
         known_instances=dict(type="list", elements="dict"),
+        known_disks=dict(type="list", elements="dict"),
         captures=dict(
             type="list", elements="dict",
             options=dict((key, dict(type=kind, elements="str") if kind == "list" else dict(type=kind))
@@ -433,12 +447,25 @@ class LinodeImageCapture(LinodeModuleBase):
     def _get_source(self):
         instance = get_instance(self.client, self.params["linode_id"], self.params["linode_label"],
                                 self.params["known_instances"])
-        disk = choose_disk(self.client, instance, self.params["disk_id"], self.params["disk_label"])
+        disk = self._known_disk(instance["id"]) or choose_disk(
+            self.client, instance, self.params["disk_id"], self.params["disk_label"])
         check_capturable(disk, "disk_label" if self.params["disk_label"] is not None else "disk_id")
         self.result["source"] = dict(
             linode_id=instance["id"], linode_label=instance["label"], linode_status=instance["status"],
-            disk_id=disk["id"], disk_label=disk["label"], filesystem=disk["filesystem"], device=disk.get("device"))
+            disk_id=disk["id"], disk_label=disk["label"], filesystem=disk["filesystem"], disk_status=disk.get("status"),
+            device=disk.get("device"))
         return instance, disk
+
+    def _known_disk(self, linode_id):
+        """The disk O(disk_id) names, as a source in known_disks read it, or None."""
+        disk_id = self.params["disk_id"]
+        if disk_id is None:
+            return None
+        for source in self.params["known_disks"] or ():
+            if (source.get("linode_id"), source.get("disk_id")) == (linode_id, disk_id) and source.get("disk_status"):
+                return dict(id=source["disk_id"], label=source.get("disk_label"), filesystem=source.get("filesystem"),
+                            status=source.get("disk_status"), device=source.get("device"))
+        return None
 
     def _image_label(self, disk):
         if self.params["label"] is not None:
