@@ -77,6 +77,11 @@ def newest_first(images: list) -> list:
     return sorted(images, key=lambda i: (i.get("created") or "", image_number(i.get("id"))), reverse=True)
 
 
+def region_ids(client) -> set:
+    """The ids of the regions the API knows (``GET /regions``, one page holds them all)."""
+    return set(region["id"] for region in client.get("/regions?page_size=500")["data"])
+
+
 def list_private_images(client, filters: dict | None = None) -> list:
     """Private images matching ``filters``, newest first: one request per 500 images.
 

@@ -111,6 +111,10 @@ options:
   replicate_regions:
     description:
       - Regions to replicate the image to once it is available. The regions it is in already stay.
+      - Every region is checked against the API's list of regions before any change, so a misspelt region fails
+        before the capture.
+      - With O(captures), accepted in check mode only, to check the regions before a fleet's captures (replicate each
+        image with a task of its own).
     type: list
     elements: str
     default: []
@@ -149,8 +153,10 @@ options:
         task's options, and every other option applies to all entries.
       - An entry that fails does not stop the others. Each entry's outcome is in RV(captures), and the task fails once
         all were handled if one failed.
+      - Each entry needs its own image label. Entries that name the same label are all refused before any request;
+        an entry whose label defaults to a disk label an earlier entry's image already takes is refused.
       - Cannot be combined with O(linode_id), O(linode_label), O(disk_id), O(disk_label), O(label), O(recreate),
-        O(replicate_regions) or O(state=absent).
+        O(state=absent), or O(replicate_regions) outside check mode.
     type: list
     elements: dict
     suboptions:
@@ -404,8 +410,11 @@ class LinodeImageCapture(LinodeModuleBase):
         ),
     )
     argument_spec.update(WAIT_ARGUMENT_SPEC)
-    # With captures: the running instances, for one warning about them all (see _check_power_state).
+    # With captures: the running instances, for one warning about them all (see _check_power_state) ...
     running: list | None = None
+    # ... the labels the entries handled so far take, with the entry's index, and the entry handled now.
+    labels_taken: dict | None = None
+    entry_index = 0
 
     module_kwargs = dict(
         mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")]
@@ -419,6 +428,7 @@ class LinodeImageCapture(LinodeModuleBase):
     def run_task(self):
         self._validate_options()
         self.result["deleted"] = []
+        self._check_regions()
         if self.params["captures"] is not None:
             self.capture_many()
         elif self.params["state"] == "absent":
@@ -429,10 +439,12 @@ class LinodeImageCapture(LinodeModuleBase):
     def _validate_options(self):
         """Checks that need no API request, so bad input fails before anything is sent."""
         if self.params["captures"] is not None:
-            for option in ("recreate", "replicate_regions"):
-                if self.params[option]:
-                    raise LinodeError("captures cannot be combined with %s: capture one image per task for that"
-                                      % option, field=option)
+            if self.params["recreate"]:
+                raise LinodeError("captures cannot be combined with recreate: capture one image per task for that",
+                                  field="recreate")
+            if self.params["replicate_regions"] and not self.module.check_mode:
+                raise LinodeError("captures takes replicate_regions in check mode only (to check them before a fleet's "
+                                  "captures): replicate each image with a task of its own", field="replicate_regions")
             if self.params["state"] == "absent":
                 raise LinodeError("captures cannot be combined with state: absent", field="state")
         self._validate_capture(self.params)
@@ -443,6 +455,17 @@ class LinodeImageCapture(LinodeModuleBase):
             img.validate_label(options["label"])
         img.validate_tags(options["tags"] or [])
         img.validate_description(options["description"])
+
+    def _check_regions(self):
+        """Every region of replicate_regions exists (one request, which any token may send)."""
+        wanted = self.params["replicate_regions"]
+        if not wanted:
+            return
+        known = img.region_ids(self.client)
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise LinodeError("replicate_regions: no region %s; the API knows %s"
+                              % (", ".join(map(repr, unknown)), ", ".join(sorted(known))), field="replicate_regions")
 
     def _get_source(self):
         instance = get_instance(self.client, self.params["linode_id"], self.params["linode_label"],
@@ -556,6 +579,11 @@ class LinodeImageCapture(LinodeModuleBase):
     def present_image(self):
         instance, disk = self._get_source()
         label = self._image_label(disk)
+        if self.labels_taken is not None:
+            if label in self.labels_taken:
+                raise LinodeError("label %r is also the label of the image of captures[%d]: each capture needs its own "
+                                  "label" % (label, self.labels_taken[label]), field="label")
+            self.labels_taken[label] = self.entry_index
         self._check_power_state(instance)
         same_label = self._get_images(label)
         existing = img.find_captured(same_label, label, instance["id"], disk["id"])
@@ -584,13 +612,17 @@ class LinodeImageCapture(LinodeModuleBase):
     def capture_many(self):
         """captures: each entry as its own capture, one after another, then one wait for all of them."""
         task_params, outcomes, before = self.params, [], []
-        self.running = []
+        self.running, self.labels_taken = [], {}
+        shared = self._shared_labels(task_params["captures"])
         for index, entry in enumerate(task_params["captures"]):
+            self.entry_index = index
             # An entry's source keys replace the task's; its other keys, left out or null, fall back to the task's.
             self.params = dict(task_params, wait=False)
             self.params.update((key, value) for key, value in entry.items() if value is not None or key in SOURCE_KEYS)
             self.result = {"changed": False}
             try:
+                if index in shared:
+                    raise LinodeError(shared[index], field="label")
                 self._validate_capture(self.params)
                 self.present_image()
             except Exception as exc:  # pylint: disable=broad-except
@@ -617,6 +649,21 @@ class LinodeImageCapture(LinodeModuleBase):
         if failed:
             raise LinodeError("%d of %d captures failed: %s" % (len(failed), len(outcomes), "; ".join(
                 "%s: %s" % (o["name"] or o.get("source", {}).get("linode_id", "?"), o["msg"]) for o in failed)))
+
+    @staticmethod
+    def _shared_labels(entries):
+        """``{index: reason}`` for the entries that name a label another entry names too: which one should own it is
+        anyone's guess, so all of them are refused, before any request."""
+        by_label = {}
+        for index, entry in enumerate(entries):
+            if entry.get("label") is not None:
+                by_label.setdefault(entry["label"], []).append(index)
+        reasons = {}
+        for label, indexes in by_label.items():
+            for index in indexes if len(indexes) > 1 else ():
+                names = ", ".join("captures[%d] (%s)" % (i, entries[i].get("name") or "no name") for i in indexes)
+                reasons[index] = "label %r is the label of %s: each capture needs its own label" % (label, names)
+        return reasons
 
     def _wait_for_all(self, outcomes):
         capturing = dict((o["image"]["id"], o) for o in outcomes
