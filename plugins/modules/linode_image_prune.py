@@ -14,8 +14,8 @@ description:
     the O(keep) newest V(available) ones and deletes the other available ones.
   - Never deletes an image that is still being created, so a capture in progress is safe, nor an image O(protect)
     names, such as the one a playbook has just captured.
-  - Refuses vague selections before any request, since they would delete another team's images too: an empty or
-    blank O(label_prefix), an empty O(tags) list, a blank tag, or a O(keep) below V(1).
+  - Refuses vague selections before any request, since they would delete another team's images too. Refused are an empty
+    or blank O(label_prefix), an empty O(tags) list, a blank tag, and a O(keep) below V(1).
   - Costs one list request, and one delete per image that goes.
 author:
   - golden_image.linode maintainers (@golden-image)
@@ -33,13 +33,13 @@ options:
     description:
       - Start of the label of the images to consider. At least one of O(label_prefix) and O(tags) is required.
       - Must not be empty or only spaces, and must be made of the characters of an image label (letters, digits,
-        plain spaces and C(, . ? - _ ')): an empty prefix would select every private image of the account.
+        plain spaces and C(, . ? - _ ')), since an empty prefix would select every private image of the account.
     type: str
   tags:
     description:
       - Tags the images to consider must all have.
-      - When given, must name at least one tag, and no tag may be empty or only spaces: an empty list would select
-        every private image of the account.
+      - When given, must name at least one tag, and no tag may be empty or only spaces, since an empty list would
+        select every private image of the account.
     type: list
     elements: str
   keep:
