@@ -11,12 +11,16 @@ tag (``source=linode:<id>,disk:<id>``) that every later run reads back.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError, NoAnswer
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error
 
-# Cloud Manager's rules (the API spec itself sets none for image labels).
-LABEL_PATTERN = re.compile(r"^[a-zA-Z0-9,.?\-_\s']{1,50}$")
+# Cloud Manager's rules (the API spec itself sets none for image labels). Its `\s` is meant as a plain
+# space: a newline or a tab in a label is refused. `\Z`, not `$`, which would let a trailing newline through.
+LABEL_CHARACTERS = r"a-zA-Z0-9,.?\-_ '"
+LABEL_MAX = 50
+LABEL_PATTERN = re.compile(r"^[%s]{1,%d}\Z" % (LABEL_CHARACTERS, LABEL_MAX))
 TAG_MIN, TAG_MAX = 3, 50
 DESCRIPTION_MAX = 65000
 LIST_PAGE_SIZE = 500
@@ -29,8 +33,65 @@ CAPTURE_ATTEMPTS = 3
 def validate_label(label: str, field: str = "label") -> None:
     if not isinstance(label, str) or not LABEL_PATTERN.match(label):
         raise LinodeError(
-            "%s must be 1-50 characters of letters, digits, spaces and , . ? - _ ' (got %r)" % (field, label),
-            field=field)
+            "%s must be 1-%d characters of letters, digits, plain spaces and , . ? - _ ' (got %r)%s"
+            % (field, LABEL_MAX, label, _control_note(label)), field=field)
+
+
+def _control_note(text) -> str:
+    # Cc: control characters (tab, newline, NUL, ESC...); Zl, Zp: Unicode line and paragraph separators.
+    if isinstance(text, str) and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text):
+        return ": newlines, tabs and other control characters are not allowed, only the plain space"
+    return ""
+
+
+def validate_keep(keep, field: str = "keep") -> None:
+    """Retention's count: a whole number of 1 or more, never read as "delete them all"."""
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise LinodeError("%s must be a whole number of 1 or more, how many of the newest images to keep (got %r); "
+                          "to delete images by hand, use linode_image_capture with state=absent" % (field, keep),
+                          field=field)
+
+
+def validate_deletion_selector(label_prefix: str | None, tags: list | None) -> None:
+    """What may select images to delete: a real label prefix and/or real tags, never an empty one.
+
+    An empty prefix, or an empty tag list, matches every private image of the account, another
+    team's included.
+    """
+    if label_prefix is None and tags is None:
+        raise LinodeError("label_prefix or tags is required: without them every private image of the account "
+                          "would be selected", field="label_prefix")
+    if label_prefix is not None:
+        if not label_prefix.strip():
+            raise LinodeError("label_prefix must not be empty or only spaces (got %r): it would select every private "
+                              "image of the account; leave it out to select by tags alone" % label_prefix,
+                              field="label_prefix")
+        validate_label(label_prefix, field="label_prefix")
+    if tags is not None:
+        if not tags:
+            raise LinodeError("tags must name at least one tag (got []): an empty list would select every private "
+                              "image of the account; leave it out to select by label_prefix alone", field="tags")
+        for tag in tags:
+            if not isinstance(tag, str) or not tag.strip():
+                raise LinodeError("tags: each tag must be a non-empty string, not only spaces (got %r)" % (tag,),
+                                  field="tags")
+
+
+def plan_retention(images: list, keep: int, protect: list | None = None) -> tuple:
+    """``(kept, deleted)``: which available images of ``images`` (newest first) stay and which go.
+
+    The images ``protect`` names always stay and count among the ``keep`` kept; the newest others
+    fill the rest. Images not yet available are in neither list: they are never deleted.
+    """
+    protected = set(protect or [])
+    available = [i for i in images if i.get("status") == "available"]
+    keep_ids = set(i["id"] for i in available if i["id"] in protected)
+    for image in available:
+        if len(keep_ids) >= keep:
+            break
+        keep_ids.add(image["id"])
+    return ([i for i in available if i["id"] in keep_ids],
+            [i for i in available if i["id"] not in keep_ids])
 
 
 def validate_tags(tags: list) -> None:

@@ -12,7 +12,10 @@ version_added: 0.1.0
 description:
   - Retention for golden images. Among the account's private images selected by O(label_prefix) and/or O(tags), keeps
     the O(keep) newest V(available) ones and deletes the other available ones.
-  - Never deletes an image that is still being created, so a capture in progress is safe.
+  - Never deletes an image that is still being created, so a capture in progress is safe, nor an image O(protect)
+    names, such as the one a playbook has just captured.
+  - Refuses vague selections before any request, since they would delete another team's images too. Refused are an empty
+    or blank O(label_prefix), an empty O(tags) list, a blank tag, and a O(keep) below V(1).
   - Costs one list request, and one delete per image that goes.
 author:
   - golden_image.linode maintainers (@golden-image)
@@ -29,17 +32,33 @@ options:
   label_prefix:
     description:
       - Start of the label of the images to consider. At least one of O(label_prefix) and O(tags) is required.
+      - Must not be empty or only spaces, and must be made of the characters of an image label (letters, digits,
+        plain spaces and C(, . ? - _ ')), since an empty prefix would select every private image of the account.
     type: str
   tags:
     description:
       - Tags the images to consider must all have.
+      - When given, must name at least one tag, and no tag may be empty or only spaces, since an empty list would
+        select every private image of the account.
     type: list
     elements: str
   keep:
     description:
-      - How many of the newest available images to keep. V(0) deletes them all.
+      - How many of the newest available images to keep, at least V(1); the images in O(protect) count among them.
+      - V(0), a negative number and anything that is not a whole number are refused. To delete images by hand, use
+        M(golden_image.linode.linode_image_capture) with O(golden_image.linode.linode_image_capture#module:state=absent).
     type: int
     required: true
+  protect:
+    description:
+      - IDs of images never to delete, for example the images a playbook has just captured (C(private/12345)).
+      - A protected image that is selected and available is kept and counts among the O(keep) kept, so with
+        O(keep=1) and one protected image, every other available image selected goes. When more images are protected
+        than O(keep), all of them are kept.
+      - IDs of images that are not selected, or no longer exist, change nothing.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: golden_image.linode.linode_image_info
 """
@@ -50,14 +69,25 @@ EXAMPLES = r"""
     label_prefix: web-golden-
     tags: [golden]
     keep: 3
+
+- name: Keep the image just captured and the newest older one
+  golden_image.linode.linode_image_prune:
+    label_prefix: web-golden-
+    keep: 2
+    protect: ["{{ captured.image.id }}"]
 """
 
 RETURN = r"""
 kept:
-  description: The available images kept, newest first.
+  description: The available images kept, newest first, the protected ones included.
   returned: always
   type: list
   elements: dict
+protected:
+  description: IDs of the selected available images kept because O(protect) names them.
+  returned: always
+  type: list
+  elements: str
 deleted:
   description: The images deleted (in check mode, the ones that would be), newest first.
   returned: always
@@ -80,7 +110,6 @@ api_requests:
 
 from ansible_collections.golden_image.linode.plugins.module_utils import images as img
 from ansible_collections.golden_image.linode.plugins.module_utils.base import LinodeModuleBase
-from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 
 
 class LinodeImagePrune(LinodeModuleBase):
@@ -88,21 +117,23 @@ class LinodeImagePrune(LinodeModuleBase):
         label_prefix=dict(type="str"),
         tags=dict(type="list", elements="str"),
         keep=dict(type="int", required=True),
+        protect=dict(type="list", elements="str", default=[]),
     )
     module_kwargs = dict(required_one_of=[("label_prefix", "tags")])
 
     def run_task(self):
-        if self.params["keep"] < 0:
-            raise LinodeError("keep must be 0 or more", field="keep")
+        # Vague options are refused before the first request.
+        img.validate_keep(self.params["keep"])
+        img.validate_deletion_selector(self.params["label_prefix"], self.params["tags"])
         selected = self._get_images()
-        available = [i for i in selected if i.get("status") == "available"]
-        kept, doomed = available[:self.params["keep"]], available[self.params["keep"]:]
+        kept, doomed = img.plan_retention(selected, self.params["keep"], self.params["protect"])
         for image in doomed:
             if not self.module.check_mode:
                 img.delete_image(self.client, image["id"])
             self.mark_changed()
         self.result.update(
             kept=kept, deleted=doomed,
+            protected=[i["id"] for i in kept if i["id"] in self.params["protect"]],
             in_progress=[i["id"] for i in selected if i.get("status") != "available"],
             diff=dict(before=dict(images=[i["id"] for i in selected]),
                       after=dict(images=[i["id"] for i in selected if i not in doomed])))
