@@ -29,7 +29,8 @@ description:
     the other one refuses those instances.
   - An instance claimed by another run whose claim holds (see O(claim_ttl) and O(take_over)) is refused, with an error
     naming that run and until when, and left alone, marker included. O(state=restored) never touches it either and
-    reports the run in RV(instances[].claimed_by).
+    reports the run in RV(instances[].claimed_by); if that marker records V(running) and the instance is not running,
+    the instance also fails (it is left off; pass the O(run_id) of the run that stopped it, or O(take_over)).
   - O(state=restored) boots the instances whose marker is this run's, or another run's that has expired or is named in
     O(take_over), or the tag C(golden_image.linode:restore=running) of earlier versions, and records V(running). It
     then removes the marker of every instance read back in the status its marker records (markers that record
@@ -196,8 +197,10 @@ instance:
   type: dict
 instances:
   description:
-    - One entry per instance, in the order of O(linode_ids) (one entry with O(linode_id) or O(linode_label)). Every
-      entry has every key; those that do not apply are null.
+    - One entry per instance, in the order of O(linode_ids) (one entry with O(linode_id) or O(linode_label)).
+    - RV(instances[].error) and RV(instances[].claimed_by) are there only when they apply. For an id that does not
+      exist, RV(instances[].label), RV(instances[].previous_status), RV(instances[].status),
+      RV(instances[].restore_status) and RV(instances[].instance) are null.
   returned: always
   type: list
   elements: dict
@@ -225,20 +228,26 @@ instances:
       type: bool
     error:
       description:
-        - Why this instance failed, or null. The task fails when any entry has one.
-        - A refused claim reads C(claimed by run <run_id> until <time> UTC (claim_ttl) ...).
+        - Why this instance failed. The task fails when any entry has one.
+        - A refused claim reads C(claimed by run <run_id> until <time> UTC (claim_ttl) ...); an instance a restore
+          leaves off under another run's claim reads C(left offline) and names that run and until when.
       type: str
+      returned: when this instance failed
     claimed_by:
       description:
-        - The run ID of another run whose claim holds this instance, or null. With O(state=stopped) the instance was
-          refused (and RV(instances[].error) says so); with O(state=restored) it was left alone, without an error, as
-          that run restores it.
+        - The run ID of another run whose claim holds this instance. With O(state=stopped) the instance was refused
+          (and RV(instances[].error) says so). With O(state=restored) it was left alone, as that run restores it; it
+          has an RV(instances[].error) too when it is left off although that marker records V(running).
       type: str
+      returned: when another run's live claim holds the instance
     instance:
       description: The instance as the Linode API returned it last (null if it does not exist).
       type: dict
   sample: [{id: 1001, label: web-1, previous_status: running, status: offline, restore_status: running,
-            changed: true, error: null, claimed_by: null, instance: {id: 1001, status: offline}}]
+            changed: true, instance: {id: 1001, status: offline}},
+           {id: 1002, label: web-2, previous_status: running, status: running, restore_status: running,
+            changed: false, claimed_by: "4711", error: "claimed by run 4711 until 2025-01-01T12:00:00 UTC (claim_ttl), ...",
+            instance: {id: 1002, status: running}}]
 elapsed_s:
   description: Seconds the task took.
   returned: always
@@ -424,6 +433,12 @@ class LinodeInstancePower(LinodeModuleBase):
             status = self.latest[linode_id]["status"]
             if verdict.kind == LIVE:
                 self.claimed_by[linode_id] = verdict.marker.run_id
+                # Left off while it should run: that run is meant to boot it, but if it never does (or this
+                # task should have had its run_id), an instance off with no error is what must never happen.
+                if verdict.marker.status == "running" and status not in ALREADY_THERE["running"]:
+                    self.errors[linode_id] = ("left %s: run %s claims it until %s UTC (claim_ttl) and is to boot it; "
+                                              "pass that run's run_id, or list it in take_over if it was killed"
+                                              % (status, verdict.marker.run_id, api_time(verdict.until)))
             elif verdict.kind == STALE or verdict.marker.status != "running" or status == "running":
                 forget.append(linode_id)
             elif status in ON_THE_WAY["running"]:
@@ -474,17 +489,21 @@ class LinodeInstancePower(LinodeModuleBase):
         entries = []
         for linode_id in self.order:
             instance = self.latest.get(linode_id)
-            entries.append(dict(
+            entry = dict(
                 id=linode_id,
                 label=instance["label"] if instance else None,
                 previous_status=self.previous[linode_id]["status"] if instance else None,
                 status=instance["status"] if instance else None,
                 restore_status=self.restore.get(linode_id),
                 changed=linode_id in self.changed_ids,
-                error=self.errors.get(linode_id),
-                claimed_by=self.claimed_by.get(linode_id),
                 instance=instance,
-            ))
+            )
+            # Only when they apply, so that "error is defined" tells a failed instance.
+            if linode_id in self.errors:
+                entry["error"] = self.errors[linode_id]
+            if linode_id in self.claimed_by:
+                entry["claimed_by"] = self.claimed_by[linode_id]
+            entries.append(entry)
         if self.changed_ids:
             self.mark_changed()
         self.result.update(run_id=self.run_id, instances=entries)
