@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import collections
+import re
+
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error
 
@@ -16,8 +19,20 @@ UNCAPTURABLE_REASONS = {
     "initrd": "initrd disks cannot be captured",
 }
 
-# A tag on an instance that a run shut down: "boot me back". A rerun after a killed run reads it.
-POWER_MARKER_TAG = "golden_image.linode:restore=running"
+# The restore marker: a tag ``golden_image:<run_id>:<unix_time>:<status>`` that a run writes on each
+# instance it claims, before any shutdown, so that a rerun after a killed run knows what to boot back
+# and another run knows the instance is taken. The run and the time let a stray marker (one whose
+# removal failed) be told from a live one; the status is the one to restore, ``running`` or ``offline``.
+# Linode tags are at most 50 characters: with a run id of at most 12, a marker has at most 44.
+POWER_MARKER_PREFIX = "golden_image:"
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,12}$")
+_POWER_MARKER_PATTERN = re.compile(r"^golden_image:([A-Za-z0-9_.-]{1,12}):([0-9]{1,11}):(running|offline)$")
+# The marker of earlier versions: "was running", with no run and no time.
+LEGACY_POWER_MARKER_TAG = "golden_image.linode:restore=running"
+# Kept for importers of the old name.
+POWER_MARKER_TAG = LEGACY_POWER_MARKER_TAG
+# Statuses that end, or are on their way to, ``running``: an instance found so is restored to running.
+RUNNING_STATUSES = ("running", "booting", "rebooting")
 # Instances read per list request (ids go in one X-Filter "+or").
 BATCH_SIZE = 100
 
@@ -173,18 +188,64 @@ def is_busy_error(exc: Exception) -> bool:
     return "busy" in reasons.lower()
 
 
-def restore_status(instance: dict) -> str:
-    """The status to bring an instance back to: ``running`` if it runs or a run recorded it running."""
-    if instance["status"] == "running" or POWER_MARKER_TAG in (instance.get("tags") or []):
+PowerMarker = collections.namedtuple("PowerMarker", "tag run_id created status")
+PowerMarker.__doc__ = """A restore marker read from an instance: ``run_id`` and ``created`` (unix seconds on the API's clock)
+are None for the legacy tag; ``status`` is the status to restore."""
+
+
+def power_marker_tag(run_id: str, created: int, status: str) -> str:
+    """The marker a run writes: ``golden_image:<run_id>:<unix_time>:<status>``."""
+    if not RUN_ID_PATTERN.match(run_id or ""):
+        raise ValueError("run id %r is not 1-12 letters, digits, '.', '_' or '-'" % (run_id,))
+    if status not in ("running", "offline"):
+        raise ValueError("a marker records running or offline, not %r" % (status,))
+    return "%s%s:%d:%s" % (POWER_MARKER_PREFIX, run_id, int(created), status)
+
+
+def parse_power_marker(tag: str) -> PowerMarker | None:
+    """The marker a tag is, or None for any other tag (a user's own ``golden_image:...`` tags included)."""
+    if tag == LEGACY_POWER_MARKER_TAG:
+        return PowerMarker(tag, None, None, "running")
+    match = _POWER_MARKER_PATTERN.match(tag or "")
+    if not match:
+        return None
+    return PowerMarker(tag, match.group(1), int(match.group(2)), match.group(3))
+
+
+def read_power_marker(instance: dict) -> PowerMarker | None:
+    """The instance's marker. Writers replace every marker with theirs, so there is at most one; if a
+    hand-made tag list holds more, a new-style marker wins over the legacy tag."""
+    markers = [m for m in (parse_power_marker(t) for t in instance.get("tags") or []) if m is not None]
+    markers.sort(key=lambda m: m.run_id is None)
+    return markers[0] if markers else None
+
+
+def restore_status(instance: dict, marker: PowerMarker | None = None) -> str:
+    """The status to bring an instance back to: ``running`` or ``offline``.
+
+    An instance that runs (or is on its way to) is restored to running; one that is off, to what
+    ``marker`` recorded (pass only a marker that still counts), else offline.
+    """
+    if instance["status"] in RUNNING_STATUSES:
         return "running"
-    return instance["status"]
+    if marker is not None:
+        return marker.status
+    return "offline"
 
 
-def set_power_marker(client, instance: dict, present: bool) -> dict:
-    """Record (or forget) on the instance itself that it must be booted back, so a killed run's rerun knows."""
-    tags = [t for t in instance.get("tags") or [] if t != POWER_MARKER_TAG]
-    if present:
-        tags.append(POWER_MARKER_TAG)
+def set_power_marker(client, instance: dict, tag: str | None) -> dict:
+    """Write ``tag`` as the instance's only marker, or remove its markers (``tag`` None); the instance as written.
+
+    One PUT, none when the tags would not change. A PUT replaces the whole tag list: the instance's
+    other tags are sent back as they were read.
+    """
+    tags = tags_with_marker(instance, tag)
     if tags == (instance.get("tags") or []):
         return instance
     return client.put("/linode/instances/%d" % instance["id"], data={"tags": tags})
+
+
+def tags_with_marker(instance: dict, tag: str | None) -> list:
+    """The instance's tags with ``tag`` as their only marker (no marker if None), its other tags kept in order."""
+    tags = [t for t in instance.get("tags") or [] if parse_power_marker(t) is None]
+    return tags + [tag] if tag is not None else tags

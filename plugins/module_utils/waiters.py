@@ -225,20 +225,23 @@ def wait_for_instances(client, wanted: dict, action: str, deadline: Deadline, sc
     """Wait until every instance of ``{linode_id: status}`` has that status.
 
     Returns ``({linode_id: instance}, {linode_id: reason})``: the instances as last read, and those
-    whose power event (``linode_boot``, ``linode_shutdown``, ``linode_reboot``) failed. A round reads
-    the instances (one request per 100). Events are read only for instances that are neither there
-    nor on their way after ``POWER_EVENT_CHECK_INTERVALS`` intervals, and an event counts only if it
-    was created at or after ``since`` (the API's time when the action was sent), so an earlier job's
-    event is never taken for this one.
+    whose power event (``linode_boot``, ``linode_shutdown``, ``linode_reboot``) failed or that were not
+    there at the deadline (after a last look). Neither ends the wait of the others: one instance that
+    never gets there must not keep a fleet from being reported (and, after a boot, from losing its
+    restore marker).
+    A round reads the instances (one request per 100). Events are read only for instances that are
+    neither there nor on their way after ``POWER_EVENT_CHECK_INTERVALS`` intervals, and an event
+    counts only if it was created at or after ``since`` (the API's time when the action was sent), so
+    an earlier job's event is never taken for this one.
     """
     schedule = schedule or PollSchedule()
     started = deadline.clock.now()
     remaining = sorted(wanted)
     latest, failed = {}, {}
     while remaining:
-        elapsed = deadline.clock.now() - started
-        _sleep_or_time_out(deadline, schedule.delay(elapsed), "Linode %s to be %s" % (
-            ", ".join(str(i) for i in remaining), "/".join(sorted(set(wanted[i] for i in remaining)))))
+        # Past the deadline this sleeps no more, but the instances are still read once: others' retries
+        # may have used up the time, and an instance that got there meanwhile must not be failed unseen.
+        deadline.sleep(schedule.delay(deadline.clock.now() - started))
         latest.update(list_instances(client, remaining))
         remaining = [i for i in remaining if latest.get(i, {}).get("status") != wanted[i]]
         stuck = [i for i in remaining if latest.get(i, {}).get("status") not in ON_THE_WAY_TO.get(wanted[i], ())]
@@ -252,18 +255,27 @@ def wait_for_instances(client, wanted: dict, action: str, deadline: Deadline, sc
                     failed[linode_id] = "%s of Linode %s failed (event %s%s)" % (
                         action, linode_id, event.get("id"), ": %s" % event["message"] if event.get("message") else "")
             remaining = [i for i in remaining if i not in failed]
+        if remaining and deadline.expired():
+            for linode_id in remaining:
+                failed[linode_id] = "Timed out after %d s waiting for Linode %s to be %s (wait_timeout); it is %s" % (
+                    deadline.seconds, linode_id, wanted[linode_id], latest.get(linode_id, {}).get("status", "unknown"))
+            break
     return latest, failed
 
 
-def wait_until_free(linode_ids: list, deadline: Deadline, waited: float, schedule: PollSchedule | None = None) -> None:
-    """Sleep before sending again an action answered "Linode busy.", ``waited`` seconds after the first busy.
+def wait_until_free(deadline: Deadline, waited: float, schedule: PollSchedule | None = None) -> bool:
+    """Sleep before sending again an action that did not go through, ``waited`` seconds after the first try.
 
-    The API says nothing about when the other job ends (its event has no usable estimate), so the
-    action is simply sent again on the poll schedule.
+    For "Linode busy." the API says nothing about when the other job ends (its event has no usable
+    estimate), and after no answer or a 5xx nothing says when the API is back, so the action is simply
+    sent again on the poll schedule. Returns False, without sleeping, once the deadline has passed:
+    the caller then fails those instances, each on its own.
     """
     schedule = schedule or PollSchedule()
-    _sleep_or_time_out(deadline, schedule.delay(max(waited, schedule.first_look)),
-                       "Linodes %s to be free of other jobs" % ", ".join(map(str, linode_ids)))
+    if deadline.expired():
+        return False
+    deadline.sleep(schedule.delay(max(waited, schedule.first_look)))
+    return True
 
 
 def wait_for_replication(client, image_id: str, deadline: Deadline, schedule: PollSchedule | None = None) -> dict:

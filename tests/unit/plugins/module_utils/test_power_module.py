@@ -1,0 +1,312 @@
+"""The power module as a task runs it, over a fleet on the fake clock.
+
+These are the module's own paths that the emulator runs too fast to reach (at the integration
+tests' speed a shutdown lasts 0.1 s) or that need two runs to interleave at a chosen request.
+Each asserts the fleet after the task and the requests it cost.
+"""
+
+from __future__ import annotations
+
+import random
+from unittest import mock
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline, RetryPolicy
+from ansible_collections.golden_image.linode.plugins.module_utils.transport import LinodeSession, build_client
+from ansible_collections.golden_image.linode.plugins.modules.linode_instance_power import LinodeInstancePower
+from fleet_api import DURATIONS, FleetApi, epoch, other_run_writes
+
+# The tag earlier versions wrote: still read as "was running", with no run and no time.
+LEGACY_POWER_MARKER_TAG = "golden_image.linode:restore=running"
+
+
+class Finished(Exception):
+    def __init__(self, failed, result):
+        super(Finished, self).__init__(result.get("msg"))
+        self.failed = failed
+        self.result = result
+
+
+def run_power(api, clock, **args):
+    """Run the module with ``args`` against ``api``; the result, with ``failed`` True or False."""
+    args.setdefault("poll_interval", 5)
+    args.setdefault("wait_timeout", 600)
+    with patch_module_args(dict(args, api_token="secret-token-123", api_url="https://api.example")):
+        module = LinodeInstancePower.define_module()
+    task = LinodeInstancePower(module)
+    task.deadline = Deadline(args["wait_timeout"], clock)
+
+    def connect():
+        session = LinodeSession(5.0, task.deadline, RetryPolicy(rng=random.Random(7)))
+        session.mount("https://", api)
+        task.client = build_client("secret-token-123", "https://api.example", "v4", None, 5.0, task.deadline)
+        task.client.session = session
+        return task.client
+
+    task.connect = connect
+
+    def finish(failed):
+        def record(**result):
+            raise Finished(failed, result)
+        return record
+
+    with mock.patch.object(module, "exit_json", side_effect=finish(False)), \
+            mock.patch.object(module, "fail_json", side_effect=finish(True)), \
+            mock.patch.object(module, "warn") as warn:
+        with pytest.raises(Finished) as finished:
+            task.run()
+    result = dict(finished.value.result, failed=finished.value.failed, warnings=[c.args[0] for c in warn.call_args_list])
+    return result
+
+
+def by_id(result):
+    return dict((entry["id"], entry) for entry in result["instances"])
+
+
+@pytest.fixture
+def api(clock):
+    return FleetApi(clock)
+
+
+def marker(run_id, when, status="running"):
+    return "golden_image:%s:%d:%s" % (run_id, when, status)
+
+
+# ---------------------------------------------------------------------------- waits (item 3)
+
+def test_stopped_waits_for_an_instance_already_shutting_down(api, clock):
+    api.add(1, "running")
+    job = api.start_job(1, "shutdown")
+    clock.sleep(3)
+    result = run_power(api, clock, linode_id=1, state="stopped")
+    assert not result["failed"]
+    assert result["status"] == "offline" and api.instances[1]["status"] == "offline"
+    assert clock.now() - clock.start >= job.ends
+    assert api.requests("POST") == []
+    assert result["changed"] is False  # nothing sent: someone else's shutdown
+
+
+def test_a_fleet_stop_waits_for_those_on_their_way_with_those_it_shuts_down(api, clock):
+    api.add(1, "running")
+    api.add(2, "running")
+    api.start_job(2, "shutdown")
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped")
+    assert [e["status"] for e in result["instances"]] == ["offline", "offline"]
+    assert [e["path"] for e in api.requests("POST")] == ["/linode/instances/1/shutdown"]
+
+
+# ---------------------------------------------------------------------------- one instance fails alone (item 1)
+
+def test_a_missing_id_fails_alone_and_the_others_are_restored(api, clock):
+    api.add(1, "offline", [LEGACY_POWER_MARKER_TAG])
+    result = run_power(api, clock, linode_ids=[424242, 1], state="restored")
+    assert result["failed"] and result["field"] == "linode_ids"
+    assert result["msg"] == "Linode 424242: No Linode instance has id 424242 (linode_ids)"
+    entries = by_id(result)
+    assert entries[424242]["error"] and entries[424242]["instance"] is None
+    assert "error" not in entries[1] and entries[1]["status"] == "running"
+    assert api.instances[1]["status"] == "running" and api.tags(1) == []
+
+
+def test_a_failed_claim_write_keeps_that_instance_up_and_the_others_go_on(api, clock):
+    api.add(1, "running")
+    api.add(2, "running")
+    api.fault("PUT", "/instances/1$", status=500)
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped", remember=True)
+    assert result["failed"]
+    entries = by_id(result)
+    assert "restore marker could not be written" in entries[1]["error"] and "500" in entries[1]["error"]
+    assert api.instances[1]["status"] == "running" and api.tags(1) == []
+    assert api.instances[2]["status"] == "offline" and api.tags(2) == [marker(result["run_id"], epoch(0))]
+    assert [e["path"] for e in api.requests("POST")] == ["/linode/instances/2/shutdown"]
+
+
+# ---------------------------------------------------------------------------- restore (items 2 and 4)
+
+def test_a_boot_answered_503_after_it_acted_is_not_repeated_and_leaves_no_marker(api, clock):
+    api.add(1, "offline", [LEGACY_POWER_MARKER_TAG])
+    api.fault("POST", "/boot$", status=503, after_effect=True)
+    result = run_power(api, clock, linode_ids=[1], state="restored")
+    assert not result["failed"]
+    assert api.instances[1]["status"] == "running" and api.tags(1) == []
+    assert len(api.requests("POST")) == 1
+
+
+def test_the_marker_goes_only_once_the_instance_is_read_back_running(api, clock):
+    api.add(1, "offline", [marker("r1", epoch(-300))])
+    seen = []
+    api.hooks.append(lambda fleet, entry: seen.append(fleet.instances[1]["status"]) if entry["method"] == "PUT" else None)
+    result = run_power(api, clock, linode_ids=[1], state="restored", run_id="r1")
+    assert result["instances"][0]["changed"] and seen == ["running"]
+
+
+def test_without_wait_the_marker_of_a_booted_instance_stays(api, clock):
+    api.add(1, "offline", [marker("r1", epoch(-300))])
+    run_power(api, clock, linode_ids=[1], state="restored", run_id="r1", wait=False)
+    assert api.instances[1]["status"] == "booting" and api.tags(1) == [marker("r1", epoch(-300))]
+    assert api.requests("PUT") == []
+
+
+def test_a_failed_untag_is_retried_then_warned_about_and_the_stray_marker_never_boots_it_again(api, clock):
+    api.add(1, "offline", [marker("r1", epoch(-300))])
+    api.fault("PUT", "/instances/1$", status=500, times=None)
+    result = run_power(api, clock, linode_ids=[1], state="restored", run_id="r1", wait_timeout=120)
+    assert not result["failed"] and api.instances[1]["status"] == "running"
+    assert len(api.requests("PUT")) >= 3 and "could not be removed" in result["warnings"][0]
+    assert api.tags(1) == [marker("r1", epoch(-300))]
+    # Its owner turns it off on purpose, then the same run is restored again (as a rerun of a role would).
+    api.faults.clear()
+    api.start_job(1, "shutdown")
+    clock.sleep(60)
+    before = len(api.log)
+    again = run_power(api, clock, linode_ids=[1], state="restored", run_id="r1")
+    assert not again["failed"] and again["instances"][0]["changed"]
+    assert api.instances[1]["status"] == "offline" and api.tags(1) == []
+    # A read, the events that show the boot after the marker, the removal: no boot.
+    assert [(e["method"], e["path"]) for e in api.log[before:]] == [
+        ("GET", "/linode/instances"), ("GET", "/account/events"), ("PUT", "/linode/instances/1")]
+
+
+def test_a_stale_marker_of_an_expired_run_is_removed_not_acted_on(api, clock):
+    api.add(1, "offline", [marker("old", epoch(-5000))])
+    api.start_job(1, "boot", starts=-4000)
+    api.start_job(1, "shutdown", starts=-3000)
+    result = run_power(api, clock, linode_ids=[1], state="restored", run_id="new")
+    assert not result["failed"] and api.instances[1]["status"] == "offline" and api.tags(1) == []
+    assert api.requests("POST") == []
+    assert result["instances"][0]["restore_status"] == "offline"
+
+
+def test_restore_leaves_a_live_claim_of_another_run_alone_and_boots_an_expired_one(api, clock):
+    api.add(1, "offline", [marker("other", epoch(-100))])
+    api.add(2, "offline", [marker("other", epoch(-2000))])
+    api.add(3, "offline", [marker("killed", epoch(-100))])
+    api.add(4, "offline", [marker("other", epoch(-2000), "offline")])
+    api.add(5, "offline", [marker("other", epoch(-100), "offline")])
+    api.add(6, "running", [marker("other", epoch(-100))])
+    result = run_power(api, clock, linode_ids=[1, 2, 3, 4, 5, 6], state="restored", run_id="me", take_over=["killed"])
+    entries = by_id(result)
+    assert [entries[i].get("claimed_by") for i in range(1, 7)] == ["other", None, None, None, "other", "other"]
+    assert not any(entries[i]["changed"] for i in (1, 5, 6))
+    assert [api.tags(i) for i in (1, 5, 6)] == [
+        [marker("other", epoch(-100))], [marker("other", epoch(-100), "offline")], [marker("other", epoch(-100))]]
+    # Left off although its marker says it ran: never silently, even though it is that run's to boot.
+    assert result["failed"] and [i for i in range(1, 7) if "error" in entries[i]] == [1]
+    assert entries[1]["error"].startswith("left offline: run other claims it until %s UTC (claim_ttl)"
+                                          % api_time_of(epoch(-100 + 3 * 600)))
+    assert [api.instances[i]["status"] for i in (1, 2, 3, 4, 5)] == ["offline", "running", "running", "offline", "offline"]
+    assert [api.tags(i) for i in (2, 3, 4)] == [[], [], []]
+    assert sorted(e["path"] for e in api.requests("POST")) == ["/linode/instances/2/boot", "/linode/instances/3/boot"]
+
+
+# ---------------------------------------------------------------------------- claims (item 5)
+
+def test_a_claim_marks_running_and_offline_instances_with_what_it_found(api, clock):
+    api.add(1, "running", ["env=prod"])
+    api.add(2, "offline")
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped", remember=True, run_id="r1")
+    assert not result["failed"] and result["run_id"] == "r1"
+    assert api.tags(1) == ["env=prod", marker("r1", epoch(0))] and api.tags(2) == [marker("r1", epoch(0), "offline")]
+    assert [api.instances[i]["status"] for i in (1, 2)] == ["offline", "offline"]
+    assert [e["restore_status"] for e in result["instances"]] == ["running", "offline"]
+    # read, two claims, the read-back a poll interval after them, the shutdown, then the wait's reads.
+    methods = [(e["method"], e["path"]) for e in api.log]
+    assert methods[:5] == [("GET", "/linode/instances"), ("PUT", "/linode/instances/1"), ("PUT", "/linode/instances/2"),
+                           ("GET", "/linode/instances"), ("POST", "/linode/instances/1/shutdown")]
+    assert api.log[3]["time"] - api.log[2]["time"] >= 5.0
+
+
+def test_a_claim_lost_to_another_run_at_the_read_back_is_refused_and_not_shut_down(api, clock):
+    api.add(1, "running")
+    api.add(2, "running")
+    api.hooks.append(other_run_writes(2, marker("other", epoch(0)), after_puts=2))
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped", remember=True, run_id="me", claim_ttl=900)
+    assert result["failed"]
+    entries = by_id(result)
+    assert entries[2]["claimed_by"] == "other"
+    assert "claimed by run other until" in entries[2]["error"]
+    assert api.instances[2]["status"] == "running" and api.tags(2) == [marker("other", epoch(0))]
+    assert api.instances[1]["status"] == "offline"
+    assert [e["path"] for e in api.requests("POST")] == ["/linode/instances/1/shutdown"]
+
+
+def test_a_live_claim_of_another_run_is_refused_with_its_run_and_time(api, clock):
+    api.add(1, "offline", [marker("other", epoch(-100))])
+    api.add(2, "running")
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped", remember=True, run_id="me", claim_ttl=600)
+    entries = by_id(result)
+    assert result["failed"] and entries[1]["claimed_by"] == "other"
+    assert "claimed by run other until %s UTC (claim_ttl)" % api_time_of(epoch(500)) in entries[1]["error"]
+    assert api.tags(1) == [marker("other", epoch(-100))]
+    assert [e["path"] for e in api.requests("PUT")] == ["/linode/instances/2"]
+
+
+def api_time_of(unix):
+    import time
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(unix))
+
+
+def test_an_expired_or_killed_runs_claim_is_taken_over_keeping_what_it_recorded(api, clock):
+    api.add(1, "offline", [marker("old", epoch(-4000))])
+    api.add(2, "offline", [marker("killed", epoch(-100))])
+    api.add(3, "offline", [LEGACY_POWER_MARKER_TAG])
+    result = run_power(api, clock, linode_ids=[1, 2, 3], state="stopped", remember=True, run_id="me",
+                       take_over=["killed"])
+    assert not result["failed"]
+    assert [api.tags(i) for i in (1, 2, 3)] == [[marker("me", epoch(0))]] * 3
+    assert [e["restore_status"] for e in result["instances"]] == ["running"] * 3
+    restored = run_power(api, clock, linode_ids=[1, 2, 3], state="restored", run_id="me")
+    assert [api.instances[i]["status"] for i in (1, 2, 3)] == ["running"] * 3
+    assert [api.tags(i) for i in (1, 2, 3)] == [[], [], []] and not restored["failed"]
+
+
+def test_the_default_claim_ttl_is_three_wait_timeouts(api, clock):
+    api.add(1, "offline", [marker("other", epoch(-299))])
+    api.add(2, "offline", [marker("other", epoch(-300))])
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped", remember=True, run_id="me", wait_timeout=100)
+    assert by_id(result)[1]["claimed_by"] == "other" and "claimed_by" not in by_id(result)[2]
+
+
+def test_a_rerun_of_the_same_run_keeps_its_claims_without_writing(api, clock):
+    api.add(1, "offline", [marker("me", epoch(-50))])
+    result = run_power(api, clock, linode_ids=[1], state="stopped", remember=True, run_id="me")
+    assert not result["failed"] and not result["changed"]
+    assert api.requests("PUT") == [] and api.tags(1) == [marker("me", epoch(-50))]
+
+
+def test_check_mode_predicts_claims_and_refusals_without_writing(api, clock):
+    api.add(1, "running")
+    api.add(2, "running", [marker("other", epoch(-10))])
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped", remember=True, run_id="me",
+                       _ansible_check_mode=True)
+    entries = by_id(result)
+    assert result["failed"] and entries[2]["claimed_by"] == "other"
+    assert entries[1]["changed"] and entries[1]["status"] == "offline"
+    assert [e["method"] for e in api.log] == ["GET"]
+
+
+def test_a_fleet_claim_costs_one_tag_write_each_and_one_read_back_per_hundred(api, clock):
+    ids = list(range(1, 151))
+    for linode_id in ids:
+        api.add(linode_id, "running")
+    result = run_power(api, clock, linode_ids=ids, state="stopped", remember=True, run_id="me")
+    assert not result["failed"]
+    assert all(api.instances[i]["status"] == "offline" for i in ids)
+    assert len(api.requests("PUT")) == 150 and len(api.requests("POST")) == 150
+    first_post = min(e["time"] for e in api.requests("POST"))
+    before = [e for e in api.requests("GET") if e["time"] <= first_post]
+    assert len(before) == 4  # the read and the read-back, each two listings of at most 100
+    assert api.requests("GET", "^/account/events$") == []
+    # The wait: one listing per 100 a round, the shutdown (28 s) noticed within a poll interval.
+    assert clock.now() - clock.start <= 5 + DURATIONS["shutdown"] + 5
+
+
+@pytest.mark.parametrize("option,value", [("run_id", "a:b"), ("run_id", "much-too-long-id"), ("take_over", ["x y"]),
+                                          ("claim_ttl", 0)])
+def test_bad_claim_options_fail_naming_the_option_before_any_request(api, clock, option, value):
+    api.add(1, "running")
+    result = run_power(api, clock, linode_ids=[1], state="stopped", remember=True, **{option: value})
+    assert result["failed"] and result["field"] == option and option in result["msg"]
+    assert api.log == []
