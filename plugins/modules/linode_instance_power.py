@@ -36,6 +36,8 @@ description:
     then removes the marker of every instance read back in the status its marker records (markers that record
     V(offline) are simply removed, as a restore never shuts anything down). A removal that fails is tried again until
     O(wait_timeout), then reported as a warning (the instance is back; the marker left is recognised as stale later).
+    An instance it could not boot back fails, and its marker becomes C(golden_image.linode:restore=running): the run
+    ends, so its claim goes, but any later run still boots the instance back, with no O(take_over).
   - A marker is stale when its instance was booted after it was written (a finished C(linode_boot) event created after
     the marker's time); its removal failed once, and the instance has been running since, so whoever turned it off
     since meant it. A stale marker is removed and never acted on. The events are read only for instances that are off
@@ -264,12 +266,14 @@ import secrets
 from ansible_collections.golden_image.linode.plugins.module_utils.base import WAIT_ARGUMENT_SPEC, LinodeModuleBase
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 from ansible_collections.golden_image.linode.plugins.module_utils.instances import (
+    LEGACY_POWER_MARKER_TAG,
     RUN_ID_PATTERN,
     get_instance,
     list_instances,
     power_marker_tag,
     read_power_marker,
     restore_status,
+    set_power_marker,
     tags_with_marker,
 )
 from ansible_collections.golden_image.linode.plugins.module_utils.power import (
@@ -287,6 +291,7 @@ from ansible_collections.golden_image.linode.plugins.module_utils.power import (
     server_epoch,
     write_power_markers,
 )
+from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import wait_for_instances
 
 
@@ -449,6 +454,21 @@ class LinodeInstancePower(LinodeModuleBase):
         if self.params["wait"]:
             forget.extend(i for i in boot + on_the_way if i not in self.errors and self.latest[i]["status"] == "running")
         self._forget(forget)
+        self._release([i for i in boot + on_the_way if i in self.errors])
+
+    def _release(self, ids):
+        """Instances this task could not boot back: their run is ending, so its claim goes, but the duty to boot
+        them stays. The legacy marker says just that (any later run boots them back, with no take_over)."""
+        if self.module.check_mode:
+            return
+        for linode_id in ids:
+            try:
+                self.latest[linode_id] = set_power_marker(self.client, self.latest[linode_id], LEGACY_POWER_MARKER_TAG)
+            except Exception as exc:  # pylint: disable=broad-except
+                if not is_api_error(exc) and not isinstance(exc, LinodeError):
+                    raise
+                self.warn("Linode %s was not booted back and keeps this run's claim (%s): a later run needs take_over "
+                          "to boot it" % (linode_id, exc))
 
     def _act(self, state, plan, on_the_way):
         """Send the action of ``state`` to ``plan``, then wait for it and for the instances already on their way."""
