@@ -12,6 +12,8 @@ of the job and overrides the inventory. So the surveys ask only for what holds f
   template's extra variables as YAML lists);
 - image_capture_report_file is left out: the file would stay in the job's execution environment
   (the report is in the job's output, and its image ids in the job's set_stats);
+- image_capture_run_id is left out (under AWX the run is named after the job, awx<job id>), and so
+  is image_capture_fail_hosts (the capture playbook sets it for its serial batches);
 - the golden_image playbook sets the label, tags, regions and retention of the role itself from
   its own variables (golden_image_*), which its survey asks for instead.
 
@@ -35,7 +37,7 @@ OUTPUT_DIR = os.path.join(REPO, "extensions", "awx")
 PREFIX = "image_capture_"
 
 PER_HOST = ("image_capture_linode", "image_capture_disk", "image_capture_label", "image_capture_mount", "image_capture_host_checks")
-NOT_IN_A_JOB = ("image_capture_report_file",)
+NOT_IN_A_JOB = ("image_capture_report_file", "image_capture_run_id", "image_capture_fail_hosts")
 SET_BY_GOLDEN_IMAGE = ("image_capture_label", "image_capture_tags", "image_capture_replicate_regions", "image_capture_keep",
                        "image_capture_keep_prefix")
 TEXTAREA = ("image_capture_description",)
