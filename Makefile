@@ -18,7 +18,7 @@ export ANSIBLE_REMOTE_TMP := $(CURDIR)/.ansible/tmp
 ANSIBLE_TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help venv collection demo bench bench-smoke sanity lint units emulator-tests integration system-deps e2e awx-tests docs changelog-lint test clean
+.PHONY: help venv collection demo bench bench-smoke sanity lint units emulator-tests integration integration-groups system-deps e2e awx-tests docs changelog-lint test clean
 
 help:
 	@echo "make demo   capture images of an emulated fleet, offline, in under a minute"
@@ -85,6 +85,23 @@ integration: collection
 	  --config tests/integration/integration_config.yml -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_ARGS)
 
+# make test runs the targets in two groups side by side, as they mostly wait on emulated jobs: the
+# playbook runs, and the modules and the inventory. Each group has its own copy of the collection
+# (ansible-test writes its config and its output inside it) and its own emulator.
+INTEGRATION_TARGETS := $(filter-out setup_emulator,$(notdir $(wildcard tests/integration/targets/*)))
+INTEGRATION_TARGETS_playbooks := image_capture_role
+INTEGRATION_TARGETS_modules := $(filter-out $(INTEGRATION_TARGETS_playbooks),$(INTEGRATION_TARGETS))
+integration-groups: collection
+	$(MAKE) --no-print-directory -j2 --output-sync=target integration-group-playbooks integration-group-modules
+
+integration-group-%:
+	@rm -rf $(CURDIR)/.cache/integration/$* && mkdir -p $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image
+	@cp -a $(COLLECTION_DIR) $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image/linode
+	cd $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image/linode \
+	  && ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/integration/$* $(BIN)/python tests/utils/with_emulator.py \
+	  --fleet $(INTEGRATION_FLEET) --speed 300 --config tests/integration/integration_config.yml -- \
+	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_TARGETS_$*)
+
 # AWX: playbooks through ansible-runner as AWX runs them (credential injection, set_stats, job slicing),
 # the credential type, surveys, execution environment.
 awx-tests: collection
@@ -112,12 +129,13 @@ system-deps:
 e2e: collection system-deps
 	$(PYTEST) -q -rs -p no:cacheprovider tests/e2e
 
-# The three suites that drive playbooks spend most of their time waiting on emulated jobs, so they
-# run side by side (each one's output kept together); the rest runs first, one after the other.
+# The suites that drive playbooks (the two integration groups, e2e, AWX, bench-smoke) spend most of
+# their time waiting on emulated jobs, so they run side by side (each one's output kept together);
+# the rest runs first, one after the other.
 # bench-smoke: the fleet benchmark at N = 1 and 10 (ours only, unless linode.cloud is set up); it fails
 # when a host fails, an image is duplicated or an instance is not back in its power state.
 test: sanity lint changelog-lint units emulator-tests docs
-	$(MAKE) --no-print-directory -j3 --output-sync=target integration e2e awx-tests bench-smoke
+	$(MAKE) --no-print-directory -j5 --output-sync=target integration-groups e2e awx-tests bench-smoke
 
 clean:
 	rm -rf $(VENV) .cache .ansible tests/output docs/build
