@@ -133,16 +133,20 @@ from ansible_collections.golden_image.linode.plugins.module_utils.errors import 
 )
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import (
+    DEFAULT_API_URL,
     HAS_LINODE_API4,
     api_base_url,
     build_client,
-    token_from_environment,
+    check_api_url,
+    check_token,
+    find_token,
     is_api_error,
 )
 
 # Instances per list request: the most the API allows.
 PAGE_SIZE = 500
-# Retries of one inventory read never go on longer than this.
+# Retries of one inventory read (429 and 5xx answers) never go on longer than this; requests that reach
+# no server give up within request_timeout.
 DEADLINE_S = 300
 # Addresses that are not reachable from outside: RFC 1918 (Linode's private IPs are 192.168.128.0/17)
 # and shared address space. Documentation ranges count as public (the emulator hands them out).
@@ -205,6 +209,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache)
+        self._parse(path, cache)
+
+    def _parse(self, path, cache):
         # Extra vars (-e) are available to a templated api_token.
         self.templar.available_variables = self._vars
         self._read_config_data(path)
@@ -246,9 +253,28 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _cache_fingerprint(self) -> dict:
         """What a cache entry must have been read with to be used: the filters and the API's URL, never the token."""
         fingerprint = dict((name, self.get_option(name)) for name in FILTER_OPTIONS)
-        fingerprint["api"] = api_base_url(self._option("api_url"), self.get_option("api_version"))
+        fingerprint["api"] = api_base_url(self._api_url(), self.get_option("api_version"))
         # Plain JSON values, as the entry will hold them: no origin or trust tags from the configuration.
         return json.loads(json.dumps(fingerprint))
+
+    def _api_url(self) -> str:
+        """``api_url``, checked before it is used (an empty value, as an unset variable gives it, is the default)."""
+        api_url = self._option("api_url") or DEFAULT_API_URL
+        failure = None
+        try:
+            check_api_url(api_url)
+        except LinodeError as exc:
+            failure = str(exc)
+        if failure:
+            # The message quotes the URL: should the token have been put there by mistake, it goes.
+            raise AnsibleError(redact(failure, self._token_if_any()))
+        return api_url
+
+    def _token_if_any(self) -> str | None:
+        try:
+            return find_token(self._option("api_token"))[0]
+        except LinodeError:
+            return None
 
     def _client(self):
         if not HAS_LINODE_API4:
@@ -257,12 +283,27 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         request_timeout = self.get_option("request_timeout")
         if request_timeout <= 0:
             raise AnsibleError("request_timeout must be a positive number of seconds, not %s" % request_timeout)
-        token = self._option("api_token") or token_from_environment()
-        if not token:
-            raise AnsibleError("No Linode API token: set api_token in the inventory file, or LINODE_TOKEN, "
-                               "LINODE_API_TOKEN or LINODE_TOKEN_FILE in the environment.")
-        return build_client(token, self._option("api_url"), self.get_option("api_version"), self._option("ca_path"),
-                            request_timeout, Deadline(DEADLINE_S))
+        token = None
+        failure = None
+        try:
+            token = self._token()
+            return build_client(token, self._api_url(), self.get_option("api_version"), self._option("ca_path"),
+                                request_timeout, Deadline(DEADLINE_S))
+        except LinodeError as exc:
+            failure = redact(str(exc), token)
+        # Raised outside the except: no chained exception whose text could hold the token.
+        raise AnsibleError(failure)
+
+    def _token(self) -> str:
+        """The token, from the inventory file, LINODE_TOKEN, LINODE_API_TOKEN or LINODE_TOKEN_FILE, checked."""
+        value, origin = self.get_option_and_origin("api_token")
+        if isinstance(value, str) and self.templar.is_template(value):
+            value = self.templar.template(value)
+        token, source = find_token(value)
+        if value and str(origin).startswith("env: "):
+            source = str(origin)[len("env: "):]
+        check_token(token, source)
+        return token
 
     def _read_hosts(self, label_regex) -> list:
         """The variables of every matching instance, in id order."""
@@ -270,14 +311,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         tags = self.get_option("tags")
         statuses = self.get_option("status")
         client = self._client()
-        try:
-            instances = self._list_instances(client, api_filter(regions, tags))
-        except LinodeError as exc:
-            raise AnsibleError(redact(str(exc), client.token)) from None
-        except Exception as exc:  # pylint: disable=broad-except
-            if is_api_error(exc):
-                raise AnsibleError(redact(format_api_error(exc), client.token)) from None
-            raise
+        instances, failure = self._instances_or_failure(client, api_filter(regions, tags))
+        if failure:
+            # Raised outside the except: no chained exception whose text could hold the token.
+            raise AnsibleError(redact(failure, client.token))
         hosts = []
         for instance in instances:
             # The API filtered on regions and tags; checking again costs nothing and guards against a filter it ignored.
@@ -291,6 +328,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 continue
             hosts.append(host_variables(instance))
         return hosts
+
+    def _instances_or_failure(self, client, query: dict | None) -> tuple:
+        """``(instances, None)``, or ``(None, why the API could not be read)``."""
+        try:
+            return self._list_instances(client, query), None
+        except LinodeError as exc:
+            return None, str(exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            if is_api_error(exc):
+                return None, format_api_error(exc)
+            return None, "Reading the instances failed: %s: %s" % (type(exc).__name__, exc)
 
     @staticmethod
     def _list_instances(client, query: dict | None) -> list:
@@ -317,3 +365,4 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             host_vars = self.inventory.get_host(name).get_vars()
             self._add_host_to_composed_groups(self.get_option("groups"), host_vars, name, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, name, strict=strict)
+
