@@ -77,7 +77,21 @@ options:
       - restoring
       - stopped
       - billing_suspension
+  fail_on_errors:
+    description:
+      - When true, a failure of this inventory source stops C(ansible-inventory) and C(ansible-playbook) with its
+        reason, as if C(ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED) were set for it. Failures are an unknown or invalid
+        option, a setting that cannot work (a token with whitespace, a malformed O(api_url), a missing O(ca_path) or
+        token file), a token the API refuses, or an API that does not answer. A run then never goes on with no hosts
+        or with hosts this file did not select.
+      - When false, Ansible's own settings decide, as for other inventory plugins; by default it warns and goes on
+        without the hosts of this source (useful when one inventory directory holds several sources).
+      - Not the same as O(strict), which is about O(compose), O(groups) and O(keyed_groups) expressions.
+    type: bool
+    default: true
 notes:
+  - Options this plugin does not know (a misspelt O(tags) as C(tag), for example) are refused with the list of the
+    options it takes, rather than ignored, because an ignored filter would select every instance of the account.
   - With O(cache) on, the cache entry is keyed on the configuration file's path and also records the filters and the
     API URL it was read with; a changed filter or URL reads the API again. The token is never written to the cache.
   - "C(ansible-inventory --flush-cache) (or C(meta: refresh_inventory)) reads the API again and refreshes the cache."
@@ -120,11 +134,13 @@ compose:
   ansible_host: linode_ipv6.split('/')[0]
 """
 
+import difflib
 import ipaddress
 import json
 import re
 
-from ansible.errors import AnsibleError
+from ansible import constants as C
+from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import (
     LinodeError,
@@ -209,7 +225,39 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache)
-        self._parse(path, cache)
+        try:
+            self._parse(path, cache)
+        except AnsibleParserError:
+            # Not a configuration of this plugin (another plugin's, or not YAML): Ansible tries the next plugin.
+            raise
+        except AnsibleError:
+            self._make_failure_fatal()
+            raise
+
+    def _make_failure_fatal(self) -> None:
+        """Make Ansible stop on this source's failure instead of warning and going on without its hosts.
+
+        Ansible turns any error of an inventory plugin into a warning unless INVENTORY_ANY_UNPARSED_IS_FAILED
+        is set, and a capture run would then report success having found no host. Setting it here makes
+        the inventory manager raise right after this source, with the reason already shown.
+        """
+        try:
+            fatal = self.get_option("fail_on_errors")
+        except (AnsibleError, KeyError):
+            # The options could not be read (an invalid value): the default, fatal.
+            fatal = True
+        if fatal:
+            C.INVENTORY_ANY_UNPARSED_IS_FAILED = True
+
+    def _read_config_data(self, path):
+        """The configuration, with options this plugin does not know refused rather than ignored."""
+        config = super(InventoryModule, self)._read_config_data(path)
+        unknown = sorted(set(config) - set(self._options))
+        if unknown:
+            raise AnsibleError("%s: unknown option%s %s%s. The %s inventory plugin takes: %s." % (
+                path, "s" if len(unknown) > 1 else "", ", ".join(repr(name) for name in unknown),
+                _suggestions(unknown, self._options), self.NAME, ", ".join(sorted(self._options))))
+        return config
 
     def _parse(self, path, cache):
         # Extra vars (-e) are available to a templated api_token.
@@ -366,3 +414,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._add_host_to_composed_groups(self.get_option("groups"), host_vars, name, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, name, strict=strict)
 
+
+def _suggestions(unknown: list, known) -> str:
+    """`` (did you mean 'tags'?)`` for misspelt options, or nothing."""
+    guesses = dict((name, difflib.get_close_matches(name, known, 1)) for name in unknown)
+    guesses = dict((name, close[0]) for name, close in guesses.items() if close)
+    if not guesses:
+        return ""
+    if len(unknown) == 1:
+        return " (did you mean %r?)" % guesses[unknown[0]]
+    return " (did you mean %s?)" % ", ".join("%r for %r" % (guess, name) for name, guess in guesses.items())
