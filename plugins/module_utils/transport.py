@@ -13,7 +13,8 @@ retries off, and sends every request through ``LinodeSession``, which adds:
   jittered backoff of ``retries.RetryPolicy``, honouring ``Retry-After``, never past the deadline;
   a request that reaches no server at all (refused, unresolvable, unreachable) is retried only
   within ``request_timeout`` of its first attempt, so a wrong URL or a closed port fails fast;
-* a count of requests by method, so a module can report what a run cost.
+* a count of requests by method, so a module can report what a run cost;
+* the token's OAuth scopes, as the last answer told them (``X-OAuth-Scopes``).
 
 Settings are checked before the client is built, so that a wrong one is named (with its
 environment variable) instead of failing deep in ``requests``; the token is checked too, because
@@ -73,6 +74,7 @@ DEFAULT_API_URL = "https://api.linode.com"
 # cannot travel in a header unchanged, and requests would quote the header, token and all, in its error.
 _TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 _CHARACTER_NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
+SCOPES_HEADER = "X-OAuth-Scopes"
 
 
 def read_token_file(path: str) -> str:
@@ -188,7 +190,9 @@ class LinodeSession(_SessionBase):
         self.policy = policy or RetryPolicy()
         self.requests_by_method = collections.Counter()
         self.retries = 0
+        self.responses_read = 0
         self.last_server_date = None
+        self.last_oauth_scopes = None
 
     def request(self, method, url, **kwargs):  # pylint: disable=arguments-differ
         kwargs["timeout"] = self.request_timeout
@@ -264,8 +268,18 @@ class LinodeSession(_SessionBase):
         return delay
 
     def _remember(self, response) -> None:
-        """What every answer tells about the API: its clock."""
+        """What every answer tells about the API: its clock and the token's scopes."""
+        self.responses_read += 1
         self.last_server_date = response.headers.get("Date") or self.last_server_date
+        scopes = response.headers.get(SCOPES_HEADER)
+        if scopes is not None:
+            self.last_oauth_scopes = scopes
+
+    def oauth_scopes(self) -> frozenset | None:
+        """The token's scopes (``*`` for full access) from the last answer that said them, or None if none did."""
+        if self.last_oauth_scopes is None:
+            return None
+        return frozenset(re.split(r"[\s,]+", self.last_oauth_scopes.strip())) - frozenset([""])
 
     def server_time(self) -> str | None:
         """The API's clock at its last answer, as Linode writes times (``2018-01-02T03:04:05``, UTC), or None.
@@ -308,6 +322,44 @@ def _short_reason(exc: Exception) -> str:
         reason = reason.args[0]
     text = str(getattr(reason, "reason", None) or reason)
     return text.split(": ", 1)[-1][:200]
+
+
+def missing_scopes(granted, needed) -> list:
+    """The scopes of ``needed`` that ``granted`` does not cover, in order.
+
+    ``*`` covers everything; ``area:read_write`` covers ``area:read_only`` too.
+    """
+    granted = frozenset(granted)
+    if "*" in granted:
+        return []
+    missing = []
+    for scope in needed:
+        area, _sep, level = scope.partition(":")
+        covered = scope in granted or (level == "read_only" and "%s:read_write" % area in granted)
+        if not covered and scope not in missing:
+            missing.append(scope)
+    return missing
+
+
+def require_scopes(client, needed, purpose: str) -> None:
+    """Raise ``LinodeError`` if the token lacks any of ``needed``, before a run does anything it cannot finish.
+
+    The scopes come from the last answer's ``X-OAuth-Scopes``; with no answer read yet, ``GET /profile``
+    (allowed for any token) asks. If the API does not say, nothing is checked.
+    """
+    session = client.session
+    if session.oauth_scopes() is None and not session.responses_read:
+        client.get("/profile")
+    granted = session.oauth_scopes()
+    if granted is None:
+        return
+    missing = missing_scopes(granted, needed)
+    if missing:
+        raise LinodeError(
+            "The token lacks %s, needed to %s: its scopes are %s. Create a token with the missing scopes "
+            "(Cloud Manager, API Tokens) and give it in %s" % (
+                " and ".join(missing), purpose, " ".join(sorted(granted)) or "none", TOKEN_SETTING),
+            field="api_token")
 
 
 def build_client(api_token: str, api_url: str, api_version: str, ca_path: str | None,
