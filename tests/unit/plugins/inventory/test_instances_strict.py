@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+import yaml
 
 from ansible import constants as C
 from ansible.errors import AnsibleError
@@ -191,8 +192,6 @@ def ansible_defaults(monkeypatch):
 
 def manager(tmp_path, config: dict) -> InventoryManager:
     """What ansible-inventory -i <file> builds: the inventory manager, the auto plugin, then ours."""
-    import yaml
-
     path = tmp_path / "fleet.linode.yml"
     path.write_text(yaml.safe_dump(dict({"plugin": PLUGIN}, **config)))
     return InventoryManager(loader=DataLoader(), sources=[str(path)])
