@@ -77,7 +77,21 @@ options:
       - restoring
       - stopped
       - billing_suspension
+  fail_on_errors:
+    description:
+      - When true, a failure of this inventory source stops C(ansible-inventory) and C(ansible-playbook) with its
+        reason, as if C(ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED) were set for it. Failures are an unknown or invalid
+        option, a setting that cannot work (a token with whitespace, a malformed O(api_url), a missing O(ca_path) or
+        token file), a token the API refuses, or an API that does not answer. A run then never goes on with no hosts
+        or with hosts this file did not select.
+      - When false, Ansible's own settings decide, as for other inventory plugins; by default it warns and goes on
+        without the hosts of this source (useful when one inventory directory holds several sources).
+      - Not the same as O(strict), which is about O(compose), O(groups) and O(keyed_groups) expressions.
+    type: bool
+    default: true
 notes:
+  - Options this plugin does not know (a misspelt O(tags) as C(tag), for example) are refused with the list of the
+    options it takes, rather than ignored, because an ignored filter would select every instance of the account.
   - With O(cache) on, the cache entry is keyed on the configuration file's path and also records the filters and the
     API URL it was read with; a changed filter or URL reads the API again. The token is never written to the cache.
   - "C(ansible-inventory --flush-cache) (or C(meta: refresh_inventory)) reads the API again and refreshes the cache."
@@ -120,11 +134,13 @@ compose:
   ansible_host: linode_ipv6.split('/')[0]
 """
 
+import difflib
 import ipaddress
 import json
 import re
 
-from ansible.errors import AnsibleError
+from ansible import constants as C
+from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import (
     LinodeError,
@@ -133,16 +149,20 @@ from ansible_collections.golden_image.linode.plugins.module_utils.errors import 
 )
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import (
+    DEFAULT_API_URL,
     HAS_LINODE_API4,
     api_base_url,
     build_client,
-    token_from_environment,
+    check_api_url,
+    check_token,
+    find_token,
     is_api_error,
 )
 
 # Instances per list request: the most the API allows.
 PAGE_SIZE = 500
-# Retries of one inventory read never go on longer than this.
+# Retries of one inventory read (429 and 5xx answers) never go on longer than this; requests that reach
+# no server give up within request_timeout.
 DEADLINE_S = 300
 # Addresses that are not reachable from outside: RFC 1918 (Linode's private IPs are 192.168.128.0/17)
 # and shared address space. Documentation ranges count as public (the emulator hands them out).
@@ -205,6 +225,41 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache)
+        try:
+            self._parse(path, cache)
+        except AnsibleParserError:
+            # Not a configuration of this plugin (another plugin's, or not YAML): Ansible tries the next plugin.
+            raise
+        except AnsibleError:
+            self._make_failure_fatal()
+            raise
+
+    def _make_failure_fatal(self) -> None:
+        """Make Ansible stop on this source's failure instead of warning and going on without its hosts.
+
+        Ansible turns any error of an inventory plugin into a warning unless INVENTORY_ANY_UNPARSED_IS_FAILED
+        is set, and a capture run would then report success having found no host. Setting it here makes
+        the inventory manager raise right after this source, with the reason already shown.
+        """
+        try:
+            fatal = self.get_option("fail_on_errors")
+        except (AnsibleError, KeyError):
+            # The options could not be read (an invalid value): the default, fatal.
+            fatal = True
+        if fatal:
+            C.INVENTORY_ANY_UNPARSED_IS_FAILED = True
+
+    def _read_config_data(self, path):
+        """The configuration, with options this plugin does not know refused rather than ignored."""
+        config = super(InventoryModule, self)._read_config_data(path)
+        unknown = sorted(set(config) - set(self._options))
+        if unknown:
+            raise AnsibleError("%s: unknown option%s %s%s. The %s inventory plugin takes: %s." % (
+                path, "s" if len(unknown) > 1 else "", ", ".join(repr(name) for name in unknown),
+                _suggestions(unknown, self._options), self.NAME, ", ".join(sorted(self._options))))
+        return config
+
+    def _parse(self, path, cache):
         # Extra vars (-e) are available to a templated api_token.
         self.templar.available_variables = self._vars
         self._read_config_data(path)
@@ -246,9 +301,28 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _cache_fingerprint(self) -> dict:
         """What a cache entry must have been read with to be used: the filters and the API's URL, never the token."""
         fingerprint = dict((name, self.get_option(name)) for name in FILTER_OPTIONS)
-        fingerprint["api"] = api_base_url(self._option("api_url"), self.get_option("api_version"))
+        fingerprint["api"] = api_base_url(self._api_url(), self.get_option("api_version"))
         # Plain JSON values, as the entry will hold them: no origin or trust tags from the configuration.
         return json.loads(json.dumps(fingerprint))
+
+    def _api_url(self) -> str:
+        """``api_url``, checked before it is used (an empty value, as an unset variable gives it, is the default)."""
+        api_url = self._option("api_url") or DEFAULT_API_URL
+        failure = None
+        try:
+            check_api_url(api_url)
+        except LinodeError as exc:
+            failure = str(exc)
+        if failure:
+            # The message quotes the URL: should the token have been put there by mistake, it goes.
+            raise AnsibleError(redact(failure, self._token_if_any()))
+        return api_url
+
+    def _token_if_any(self) -> str | None:
+        try:
+            return find_token(self._option("api_token"))[0]
+        except LinodeError:
+            return None
 
     def _client(self):
         if not HAS_LINODE_API4:
@@ -257,12 +331,27 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         request_timeout = self.get_option("request_timeout")
         if request_timeout <= 0:
             raise AnsibleError("request_timeout must be a positive number of seconds, not %s" % request_timeout)
-        token = self._option("api_token") or token_from_environment()
-        if not token:
-            raise AnsibleError("No Linode API token: set api_token in the inventory file, or LINODE_TOKEN, "
-                               "LINODE_API_TOKEN or LINODE_TOKEN_FILE in the environment.")
-        return build_client(token, self._option("api_url"), self.get_option("api_version"), self._option("ca_path"),
-                            request_timeout, Deadline(DEADLINE_S))
+        token = None
+        failure = None
+        try:
+            token = self._token()
+            return build_client(token, self._api_url(), self.get_option("api_version"), self._option("ca_path"),
+                                request_timeout, Deadline(DEADLINE_S))
+        except LinodeError as exc:
+            failure = redact(str(exc), token)
+        # Raised outside the except: no chained exception whose text could hold the token.
+        raise AnsibleError(failure)
+
+    def _token(self) -> str:
+        """The token, from the inventory file, LINODE_TOKEN, LINODE_API_TOKEN or LINODE_TOKEN_FILE, checked."""
+        value, origin = self.get_option_and_origin("api_token")
+        if isinstance(value, str) and self.templar.is_template(value):
+            value = self.templar.template(value)
+        token, source = find_token(value)
+        if value and str(origin).startswith("env: "):
+            source = str(origin)[len("env: "):]
+        check_token(token, source)
+        return token
 
     def _read_hosts(self, label_regex) -> list:
         """The variables of every matching instance, in id order."""
@@ -270,14 +359,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         tags = self.get_option("tags")
         statuses = self.get_option("status")
         client = self._client()
-        try:
-            instances = self._list_instances(client, api_filter(regions, tags))
-        except LinodeError as exc:
-            raise AnsibleError(redact(str(exc), client.token)) from None
-        except Exception as exc:  # pylint: disable=broad-except
-            if is_api_error(exc):
-                raise AnsibleError(redact(format_api_error(exc), client.token)) from None
-            raise
+        instances, failure = self._instances_or_failure(client, api_filter(regions, tags))
+        if failure:
+            # Raised outside the except: no chained exception whose text could hold the token.
+            raise AnsibleError(redact(failure, client.token))
         hosts = []
         for instance in instances:
             # The API filtered on regions and tags; checking again costs nothing and guards against a filter it ignored.
@@ -291,6 +376,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 continue
             hosts.append(host_variables(instance))
         return hosts
+
+    def _instances_or_failure(self, client, query: dict | None) -> tuple:
+        """``(instances, None)``, or ``(None, why the API could not be read)``."""
+        try:
+            return self._list_instances(client, query), None
+        except LinodeError as exc:
+            return None, str(exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            if is_api_error(exc):
+                return None, format_api_error(exc)
+            return None, "Reading the instances failed: %s: %s" % (type(exc).__name__, exc)
 
     @staticmethod
     def _list_instances(client, query: dict | None) -> list:
@@ -317,3 +413,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             host_vars = self.inventory.get_host(name).get_vars()
             self._add_host_to_composed_groups(self.get_option("groups"), host_vars, name, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, name, strict=strict)
+
+
+def _suggestions(unknown: list, known) -> str:
+    """`` (did you mean 'tags'?)`` for misspelt options, or nothing."""
+    guesses = dict((name, difflib.get_close_matches(name, known, 1)) for name in unknown)
+    guesses = dict((name, close[0]) for name, close in guesses.items() if close)
+    if not guesses:
+        return ""
+    if len(unknown) == 1:
+        return " (did you mean %r?)" % guesses[unknown[0]]
+    return " (did you mean %s?)" % ", ".join("%r for %r" % (guess, name) for name, guess in guesses.items())

@@ -10,8 +10,10 @@ A module is a short subclass of ``LinodeModuleBase`` that names its own options 
 from __future__ import annotations
 
 import abc
+import sys
+import traceback
 
-from ansible.module_utils.basic import AnsibleFallbackNotFound, AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import (
     LinodeError,
     format_api_error,
@@ -22,8 +24,9 @@ from ansible_collections.golden_image.linode.plugins.module_utils.transport impo
     HAS_LINODE_API4,
     LINODE_API4_IMPORT_ERROR,
     build_client,
+    check_token,
+    find_token,
     is_api_error,
-    token_from_environment,
 )
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
     DEFAULT_POLL_INTERVAL_S,
@@ -31,20 +34,11 @@ from ansible_collections.golden_image.linode.plugins.module_utils.waiters import
 )
 
 
-def token_fallback():
-    """``api_token`` when the task does not set it: see ``transport.token_from_environment``."""
-    try:
-        token = token_from_environment()
-    except (IOError, OSError):
-        raise AnsibleFallbackNotFound
-    if token is None:
-        raise AnsibleFallbackNotFound
-    return token
-
-
-# The options of the ``golden_image.linode.api`` doc fragment, in one place.
+# The options of the ``golden_image.linode.api`` doc fragment, in one place. ``api_token`` has no
+# ``fallback``: ``connect()`` reads the environment itself, so that a missing token file or a token
+# that cannot be sent is reported with its source, not as "missing required arguments".
 API_ARGUMENT_SPEC = dict(
-    api_token=dict(type="str", required=True, no_log=True, fallback=(token_fallback,)),
+    api_token=dict(type="str", no_log=True),
     api_url=dict(type="str", default="https://api.linode.com", fallback=(env_fallback, ["LINODE_API_URL"])),
     api_version=dict(type="str", default="v4", choices=["v4", "v4beta"]),
     ca_path=dict(type="path", fallback=(env_fallback, ["LINODE_CA"])),
@@ -74,6 +68,7 @@ class LinodeModuleBase(abc.ABC):
         self.result: dict = {"changed": False}
         self.warnings: list = []
         self.client = None
+        self.token = None
 
     @classmethod
     def define_module(cls) -> AnsibleModule:
@@ -97,9 +92,17 @@ class LinodeModuleBase(abc.ABC):
             self.fail("poll_interval must be more than 0 and at most %d seconds (got %s)" % (MAX_POLL_INTERVAL_S, interval),
                       field="poll_interval")
         self.client = build_client(
-            self.params["api_token"], self.params["api_url"], self.params["api_version"],
+            self._token(), self.params["api_url"], self.params["api_version"],
             self.params["ca_path"], self.params["request_timeout"], self.deadline)
         return self.client
+
+    def _token(self) -> str:
+        """The token from ``api_token`` or the environment, kept out of every result, and checked before it is sent."""
+        self.token, source = find_token(self.params.get("api_token"))
+        # A token from the environment is no parameter: register it so that AnsibleModule masks it everywhere.
+        self.module.no_log_values.add(self.token)
+        check_token(self.token, source)
+        return self.token
 
     def schedule(self, captures: bool = False) -> PollSchedule:
         """The poll schedule of this task's waits (``poll_interval``); captures are first looked at later."""
@@ -115,7 +118,8 @@ class LinodeModuleBase(abc.ABC):
         except Exception as exc:  # pylint: disable=broad-except
             if is_api_error(exc):
                 self.fail(format_api_error(exc))
-            raise
+            # Not a failure we know: its message and (when tracebacks are on) its traceback, without the token.
+            self.fail("Unexpected %s: %s" % (type(exc).__name__, exc))
         self.exit()
 
     @abc.abstractmethod
@@ -140,7 +144,13 @@ class LinodeModuleBase(abc.ABC):
         extra.update(self._cost())
         if field:
             extra["field"] = field
-        self.module.fail_json(msg=redact(message, self.params.get("api_token")), **extra)
+        if sys.exc_info()[1] is not None:
+            # AnsibleModule would format the exception being handled, with its chain, as it is.
+            extra["exception"] = self._redact(traceback.format_exc())
+        self.module.fail_json(msg=self._redact(message), **extra)
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.token or self.params.get("api_token"))
 
     def exit(self) -> None:
         self.result.update(self._cost())

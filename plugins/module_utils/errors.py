@@ -9,6 +9,8 @@ so never the token.
 
 from __future__ import annotations
 
+import json
+import re
 from urllib.parse import urlsplit
 
 
@@ -58,8 +60,30 @@ def format_api_error(error) -> str:
     return "Linode API %s on %s: %s" % (status, where, "; ".join(reasons))
 
 
+MASK = "********"
+# Shorter fragments of a secret are too common to mask without garbling the text around them.
+_MIN_SECRET_LENGTH = 4
+# An Authorization header's value quoted in an error, up to the quote or line end that closes it.
+_BEARER = re.compile(r"(Bearer[ ]+)[^'\"\r\n]+")
+
+
 def redact(text: str, secret: str | None) -> str:
-    """Remove a secret from text that is about to be shown, as a last line of defence."""
-    if secret and len(secret) >= 4:
-        return text.replace(secret, "********")
-    return text
+    """Remove a secret from text that is about to be shown, as a last line of defence.
+
+    The secret goes however it was quoted (as it is, escaped by ``repr()`` or JSON, or cut at a line
+    break or space, as an invalid header value is), and so does any ``Bearer <value>``.
+    """
+    if not text:
+        return text
+    for form in _secret_forms(secret):
+        text = text.replace(form, MASK)
+    return _BEARER.sub(r"\g<1>" + MASK, text)
+
+
+def _secret_forms(secret: str | None) -> list:
+    """The ways ``secret`` can appear in a text, longest first so that a whole one goes before its parts."""
+    if not secret:
+        return []
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], secret.encode("unicode_escape").decode("ascii")}
+    forms.update(re.split(r"[\s\x00-\x1f\x7f]+", secret))
+    return sorted((form for form in forms if len(form) >= _MIN_SECRET_LENGTH), key=len, reverse=True)
