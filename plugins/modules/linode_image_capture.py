@@ -366,7 +366,7 @@ from ansible_collections.golden_image.linode.plugins.module_utils.instances impo
     choose_disk,
     get_instance,
 )
-from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error
+from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error, require_scopes
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
     wait_for_capture,
     wait_for_captures,
@@ -415,6 +415,7 @@ class LinodeImageCapture(LinodeModuleBase):
     # ... the labels the entries handled so far take, with the entry's index, and the entry handled now.
     labels_taken: dict | None = None
     entry_index = 0
+    needed_scopes: list = []
 
     module_kwargs = dict(
         mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")]
@@ -428,6 +429,10 @@ class LinodeImageCapture(LinodeModuleBase):
     def run_task(self):
         self._validate_options()
         self.result["deleted"] = []
+        # Checked at the first capture or deletion, check mode included, so that a run finds a token it
+        # cannot finish with before it shuts anything down (the events are what the waits read).
+        self.needed_scopes = ["images:read_write", "linodes:read_only"] + (
+            ["events:read_only"] if self.params["wait"] and self.params["state"] == "present" else [])
         self._check_regions()
         if self.params["captures"] is not None:
             self.capture_many()
@@ -578,6 +583,8 @@ class LinodeImageCapture(LinodeModuleBase):
 
     def present_image(self):
         instance, disk = self._get_source()
+        require_scopes(self.client, self.needed_scopes, "capture images and wait for them"
+                       if "events:read_only" in self.needed_scopes else "capture images")
         label = self._image_label(disk)
         if self.labels_taken is not None:
             if label in self.labels_taken:
@@ -691,6 +698,7 @@ class LinodeImageCapture(LinodeModuleBase):
             self.result["deleted"].append(old["id"])
 
     def delete_images(self):
+        require_scopes(self.client, self.needed_scopes, "delete images")
         label = self.params["label"]
         images = [i for i in (self.params["known_images"] or img.list_private_images(self.client, {"label": label}))
                   if i.get("label") == label]

@@ -291,7 +291,7 @@ from ansible_collections.golden_image.linode.plugins.module_utils.power import (
     server_epoch,
     write_power_markers,
 )
-from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error
+from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error, require_scopes
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import wait_for_instances
 
 
@@ -331,6 +331,8 @@ class LinodeInstancePower(LinodeModuleBase):
     def run_task(self):
         self._check_run_options()
         self._get_instances()
+        # In check mode too: the capture role's check-mode read is its last step before the first shutdown.
+        require_scopes(self.client, ["linodes:read_write"], "shut down, boot and tag instances")
         state = self.params["state"]
         claiming = state == "stopped" and self.params["remember"]
         verdicts = {}
