@@ -85,14 +85,18 @@ integration: collection
 	  --config tests/integration/integration_config.yml -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_ARGS)
 
-# make test runs the targets in two groups side by side, as they mostly wait on emulated jobs: the
-# playbook runs, and the modules and the inventory. Each group has its own copy of the collection
-# (ansible-test writes its config and its output inside it) and its own emulator.
+# make test runs the targets in four groups side by side, as they mostly wait on emulated jobs: the
+# playbook runs, the playbooks' failure paths, the inventory with the image listing and retention,
+# and the capture and power modules. Each group has its own copy of the collection (ansible-test
+# writes its config and its output inside it) and its own emulator. A new target joins "modules".
+INTEGRATION_GROUPS := playbooks failures inventory modules
 INTEGRATION_TARGETS := $(filter-out setup_emulator,$(notdir $(wildcard tests/integration/targets/*)))
 INTEGRATION_TARGETS_playbooks := image_capture_role
-INTEGRATION_TARGETS_modules := $(filter-out $(INTEGRATION_TARGETS_playbooks),$(INTEGRATION_TARGETS))
+INTEGRATION_TARGETS_failures := image_capture_failures
+INTEGRATION_TARGETS_inventory := inventory_instances linode_image_info linode_image_prune
+INTEGRATION_TARGETS_modules := $(filter-out $(foreach group,playbooks failures inventory,$(INTEGRATION_TARGETS_$(group))),$(INTEGRATION_TARGETS))
 integration-groups: collection
-	$(MAKE) --no-print-directory -j2 --output-sync=target integration-group-playbooks integration-group-modules
+	$(MAKE) --no-print-directory -j4 --output-sync=target $(addprefix integration-group-,$(INTEGRATION_GROUPS))
 
 integration-group-%:
 	@rm -rf $(CURDIR)/.cache/integration/$* && mkdir -p $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image
@@ -129,13 +133,13 @@ system-deps:
 e2e: collection system-deps
 	$(PYTEST) -q -rs -p no:cacheprovider tests/e2e
 
-# The suites that drive playbooks (the two integration groups, e2e, AWX, bench-smoke) spend most of
+# The suites that drive playbooks (the four integration groups, e2e, AWX, bench-smoke) spend most of
 # their time waiting on emulated jobs, so they run side by side (each one's output kept together);
 # the rest runs first, one after the other.
 # bench-smoke: the fleet benchmark at N = 1 and 10 (ours only, unless linode.cloud is set up); it fails
 # when a host fails, an image is duplicated or an instance is not back in its power state.
 test: sanity lint changelog-lint units emulator-tests docs
-	$(MAKE) --no-print-directory -j5 --output-sync=target integration-groups e2e awx-tests bench-smoke
+	$(MAKE) --no-print-directory -j7 --output-sync=target integration-groups e2e awx-tests bench-smoke
 
 clean:
 	rm -rf $(VENV) .cache .ansible tests/output docs/build

@@ -36,8 +36,8 @@ description:
     then removes the marker of every instance read back in the status its marker records (markers that record
     V(offline) are simply removed, as a restore never shuts anything down). A removal that fails is tried again until
     O(wait_timeout), then reported as a warning (the instance is back; the marker left is recognised as stale later).
-    An instance it could not boot back fails, and its marker becomes C(golden_image.linode:restore=running): the run
-    ends, so its claim goes, but any later run still boots the instance back, with no O(take_over).
+    An instance it could not boot back fails, and its marker becomes C(golden_image.linode:restore=running), as the run
+    ends and its claim with it, while any later run still boots the instance back, with no O(take_over).
   - A marker is stale when its instance was booted after it was written (a finished C(linode_boot) event created after
     the marker's time); its removal failed once, and the instance has been running since, so whoever turned it off
     since meant it. A stale marker is removed and never acted on. The events are read only for instances that are off
