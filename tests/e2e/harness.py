@@ -42,6 +42,10 @@ SIZE_LIMIT_MIB = 64
 SPEED = 10
 RATE_LIMITS = {"overall_per_2min": 800, "per_operation_per_min": 400, "list_per_min": 200, "list_images_per_min": 20}
 TOKEN = "e2e-token"
+# A second operator (another AWX credential, another person): runs side by side use one each, so the
+# emulator's events (their `username`) tell which run shut down, captured or booted an instance.
+SECOND_TOKEN = "e2e-token-2"
+USERNAMES = {TOKEN: "e2e-operator-1", SECOND_TOKEN: "e2e-operator-2"}
 RUN_MARKER_VARIABLE = "GOLDEN_IMAGE_E2E_RUN"
 
 HTTP_TIMEOUT_S = 10.0
@@ -50,6 +54,9 @@ EMULATOR_START_TIMEOUT_S = 30.0
 EMULATOR_STOP_TIMEOUT_S = 15.0
 SSH_TIMEOUT_S = 20.0
 PLAYBOOK_TIMEOUT_S = 300.0
+
+CAPTURE_PATH = r"^/v4(beta)?/images$"
+BOOT_PATH = r"/v4(beta)?/linode/instances/\d+/boot"
 
 
 class Unavailable(Exception):
@@ -279,7 +286,7 @@ def fleet_document(hosts: list[Host]) -> dict:
             "power_hooks": {"on_offline": hook + ["stop", str(host.host_file)], "on_running": hook + ["start", str(host.host_file)]},
         })
     return {
-        "tokens": [{"token": TOKEN, "scopes": "*"}],
+        "tokens": [{"token": token, "scopes": "*", "username": username} for token, username in USERNAMES.items()],
         "account": {"image_size_limit_mb": SIZE_LIMIT_MIB, "image_count_limit": 25},
         "rate_limits": RATE_LIMITS,
         # The recorded durations, and every event listed only 30 s after its request (the latest we assume).
@@ -478,7 +485,7 @@ class World:
             },
         }}}}
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, token: str | None = None) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items()
                if not key.startswith(("ANSIBLE_", "LINODE_", "SSH_AUTH_SOCK", "SSH_AGENT_PID"))}
         env.update({
@@ -489,7 +496,7 @@ class World:
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "LINODE_TOKEN": self.emulator.token,
+            "LINODE_TOKEN": token or self.emulator.token,
             "LINODE_API_URL": self.emulator.api_url,
             "LINODE_CA": self.emulator.ca_file,
             # The modules' real-world poll schedule, in the emulator's compressed time.
@@ -514,18 +521,19 @@ class World:
         """SIGKILL, by pid, every process a run started that outlived it (async jobs, ssh masters)."""
         return sshd_host.kill_marked(f"{RUN_MARKER_VARIABLE}={self.run_marker}")
 
-    def start_playbook(self, name: str) -> tuple[subprocess.Popen, dict]:
+    def start_playbook(self, name: str, extra_vars: dict | None = None, token: str | None = None) -> tuple[subprocess.Popen, dict]:
+        """Start ``ansible-playbook golden_image.linode.capture`` with these extra vars (and LINODE_TOKEN)."""
         report_file = self.root / "reports" / f"{name}.json"
         report_file.parent.mkdir(exist_ok=True)
         report_file.unlink(missing_ok=True)
         extra = self.root / "reports" / f"{name}.extra.yml"
-        extra.write_text(yaml.safe_dump({"image_capture_report_file": str(report_file)}), encoding="utf-8")
+        extra.write_text(yaml.safe_dump({"image_capture_report_file": str(report_file), **(extra_vars or {})}), encoding="utf-8")
         output_file = self.root / "reports" / f"{name}.out"
         command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "golden_image.linode.capture", "-e", f"@{extra}"]
         with output_file.open("w", encoding="utf-8") as output:
             # Its own session and process group: a kill reaches the whole run.
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                                       env=self.environment(), cwd=self.root, start_new_session=True)
+                                       env=self.environment(token), cwd=self.root, start_new_session=True)
         context = {
             "name": name, "report_file": report_file, "output_file": output_file, "started": time.monotonic(),
             "requests_before": len(self.emulator.requests_log()), "events_before": len(self.hook_events()),
@@ -547,8 +555,7 @@ class World:
             killed_orphans=killed_orphans,
         )
 
-    def run_playbook(self, name: str, timeout: float = PLAYBOOK_TIMEOUT_S) -> Run:
-        process, context = self.start_playbook(name)
+    def wait_playbook(self, process: subprocess.Popen, context: dict, timeout: float = PLAYBOOK_TIMEOUT_S) -> Run:
         try:
             returncode = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -556,32 +563,49 @@ class World:
             process.wait(timeout=EMULATOR_STOP_TIMEOUT_S)
             self.kill_run_leftovers()
             output = context["output_file"].read_text(encoding="utf-8", errors="replace")
-            raise AssertionError(f"ansible-playbook ({name}) did not finish within {timeout:.0f} s\n{output[-6000:]}") from None
+            raise AssertionError(f"ansible-playbook ({context['name']}) did not finish within {timeout:.0f} s\n{output[-6000:]}") from None
         return self.finish(context, returncode)
 
-    def run_killed_during_capture(self, name: str, good_labels: set[str], timeout: float = PLAYBOOK_TIMEOUT_S) -> tuple[Run, dict]:
-        """Start a run and SIGKILL its process group once a good host's capture is ``creating``.
+    def run_playbook(self, name: str, extra_vars: dict | None = None, token: str | None = None,
+                     timeout: float = PLAYBOOK_TIMEOUT_S) -> Run:
+        process, context = self.start_playbook(name, extra_vars, token)
+        return self.wait_playbook(process, context, timeout)
 
-        The run's second capture request never gets an answer and is never performed (an emulator
-        ``hang`` fault after one ``skip``; the role starts a batch's captures one after another), so
-        the kill finds the good hosts both ways a SIGKILL can: one powered off with its image
-        ``creating``, another powered off with no image at all.
+    def run_side_by_side(self, first: tuple[str, dict], second: tuple[str, dict], delay_s: float,
+                         timeout: float = PLAYBOOK_TIMEOUT_S) -> tuple[Run, Run]:
+        """Two runs on the same fleet, the second started ``delay_s`` after the first, each with its own token.
+
+        Their requests and power hook events interleave: each Run's ``requests`` and ``hook_events``
+        hold both runs' from its start on. Tell them apart by the events' ``username``
+        (``USERNAMES``) in the emulator's state.
+        """
+        started = [self.start_playbook(first[0], first[1], TOKEN)]
+        time.sleep(delay_s)
+        try:
+            started.append(self.start_playbook(second[0], second[1], SECOND_TOKEN))
+        finally:
+            runs = [self.wait_playbook(process, context, timeout) for process, context in started]
+        return runs[0], runs[1]
+
+    def run_killed_when(self, name: str, fault: dict, reached: Callable[[], Any], what: str,
+                        extra_vars: dict | None = None, timeout: float = PLAYBOOK_TIMEOUT_S) -> tuple[Run, dict]:
+        """Start a run with an emulator ``fault`` rule, SIGKILL its process group once ``reached()`` is true.
 
         Returns the run and the emulator state right after the kill. Whatever the run started
         that outlived the kill (an async job on the controller, an ssh master) is killed too, by
-        pid, as if the controller itself had gone down.
+        pid, as if the controller itself had gone down. The fault rules are cleared after the kill.
         """
-        self.emulator.add_faults({"method": "POST", "path": r"^/v4(beta)?/images$", "skip": 1, "times": 1, "hang": True})
-        process, context = self.start_playbook(name)
+        self.emulator.add_faults(fault)
+        process, context = self.start_playbook(name, extra_vars)
 
-        def capturing() -> bool:
+        def killable() -> bool:
             if process.poll() is not None:
-                raise AssertionError(f"ansible-playbook ({name}) ended (exit {process.returncode}) before any capture was seen\n"
+                raise AssertionError(f"ansible-playbook ({name}) ended (exit {process.returncode}) before {what}\n"
                                      f"{context['output_file'].read_text(encoding='utf-8', errors='replace')[-6000:]}")
-            return any(image["label"] in good_labels and image["status"] == "creating" for image in self.emulator.state()["images"])
+            return bool(reached())
 
         try:
-            wait_until(capturing, timeout, f"a capture of {sorted(good_labels)} in 'creating'", interval=0.02)
+            wait_until(killable, timeout, what, interval=0.02)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -590,6 +614,34 @@ class World:
         state = self.emulator.state()
         orphans = self.kill_run_leftovers()
         return self.finish(context, process.returncode, orphans), state
+
+    def run_killed_during_capture(self, name: str, good_labels: set[str], extra_vars: dict | None = None) -> tuple[Run, dict]:
+        """Start a run and SIGKILL its process group once a good host's capture is ``creating``.
+
+        The run's second capture request never gets an answer and is never performed (an emulator
+        ``hang`` fault after one ``skip``; the role starts a batch's captures one after another), so
+        the kill finds the good hosts both ways a SIGKILL can: one powered off with its image
+        ``creating``, another powered off with no image at all.
+        """
+        return self.run_killed_when(
+            name, {"method": "POST", "path": CAPTURE_PATH, "skip": 1, "times": 1, "hang": True},
+            lambda: any(image["label"] in good_labels and image["status"] == "creating"
+                        for image in self.emulator.state()["images"]),
+            f"a capture of {sorted(good_labels)} in 'creating'", extra_vars)
+
+    def run_killed_during_restore(self, name: str, extra_vars: dict | None = None) -> tuple[Run, dict]:
+        """Start a run and SIGKILL its process group once its first boot request has reached the emulator.
+
+        That request never gets an answer and is never performed (an emulator ``hang`` fault), and the
+        power module sends a batch's boots one after another: the kill finds every captured host
+        powered off, its image available, its claim still on it.
+        """
+        first_boot = f"^{BOOT_PATH}$"
+        return self.run_killed_when(
+            name, {"method": "POST", "path": first_boot, "times": 1, "hang": True},
+            lambda: any(entry["method"] == "POST" and re.search(first_boot, entry["path"])
+                        for entry in self.emulator.requests_log()),
+            "its first boot request", extra_vars)
 
 
 def keep_logs(root: Path, destination: Path) -> None:

@@ -7,6 +7,9 @@ and one whose Linode root disk is raw. Powering a Linode off in the emulator kil
 Each scenario starts from the fleet file's state (emulator reset, every sshd up) and records what
 it needs (report, request log slice, power hook events, final state, SSH logins) before the next
 one runs, so the assertions below read snapshots and do not depend on test order.
+
+A run claims the instances it shuts down with a tag ``golden_image:<run id>:<time>:<status>``; the
+runs killed below are given a known run id, so that the reruns can be checked against it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ REASON_PATTERNS = {
     "raw_disk": r"(?i)raw|ext3|ext4|filesystem",
 }
 POWER_PATH = r"^/v4(beta)?/linode/instances/{id}/(shutdown|boot|reboot)$"
-CAPTURE_PATH = r"^/v4(beta)?/images$"
+INSTANCE_PATH = r"^/v4(beta)?/linode/instances/{id}$"
+CAPTURE_PATH = harness.CAPTURE_PATH
+CLAIM_TAG = r"^golden_image:{run_id}:\d+:running$"
+# Run ids (1-12 letters, digits, . _ -) of the runs the scenarios kill or race.
+KILLED_DURING_CAPTURE = "killed-cap"
+KILLED_DURING_RESTORE = "killed-boot"
+SIDE_BY_SIDE = ("race-first", "race-second")
 
 
 @dataclass
@@ -49,15 +58,48 @@ def capture_then_rerun(world, capture_playbook):  # pylint: disable=unused-argum
     return first, second
 
 
+@dataclass
+class KilledThenRerun:
+    """A run SIGKILLed at some point, a plain rerun (optional), then a rerun that takes its claims over."""
+
+    killed: harness.Run
+    state_at_kill: dict
+    answers_at_kill: dict[str, bool]
+    plain: Snapshot | None
+    take_over: Snapshot
+
+
+def kill_then_rerun(world: harness.World, run_id: str, kill, plain_rerun: bool) -> KilledThenRerun:
+    """``kill(name, extra_vars)`` runs and kills the first run; the reruns follow as a user would."""
+    world.prepare()
+    killed, state_at_kill = kill(run_id, {"image_capture_run_id": run_id})
+    answers_at_kill = {host.name: host.answers() for host in world.hosts}
+    plain = snapshot(world, world.run_playbook(f"{run_id}-plain-rerun")) if plain_rerun else None
+    take_over = snapshot(world, world.run_playbook(f"{run_id}-take-over", {"image_capture_take_over": [run_id]}))
+    return KilledThenRerun(killed, state_at_kill, answers_at_kill, plain, take_over)
+
+
 @pytest.fixture(scope="module")
 def killed_then_rerun(world, capture_playbook):  # pylint: disable=unused-argument
-    """A run SIGKILLed while a good host's image is being captured, then a normal run."""
-    world.prepare()
+    """A run SIGKILLed while a good host's image is being captured, a plain rerun, then one with take_over."""
     good_labels = {host.image_label for host in world.of_kind("good")}
-    killed, state_at_kill = world.run_killed_during_capture("killed", good_labels)
-    answers_at_kill = {host.name: host.answers() for host in world.hosts}
-    after = snapshot(world, world.run_playbook("after-kill"))
-    return killed, state_at_kill, answers_at_kill, after
+    return kill_then_rerun(world, KILLED_DURING_CAPTURE,
+                           lambda name, extra: world.run_killed_during_capture(name, good_labels, extra), plain_rerun=True)
+
+
+@pytest.fixture(scope="module")
+def killed_during_restore(world, capture_playbook):  # pylint: disable=unused-argument
+    """A run SIGKILLed once its first boot request reached the API, then a rerun with take_over."""
+    return kill_then_rerun(world, KILLED_DURING_RESTORE, world.run_killed_during_restore, plain_rerun=False)
+
+
+@pytest.fixture(scope="module")
+def side_by_side(world, capture_playbook):  # pylint: disable=unused-argument
+    """Two runs on the same fleet started 2 s apart (two AWX jobs, two operators), each with its own token."""
+    world.prepare()
+    first, second = world.run_side_by_side(*((run_id, {"image_capture_run_id": run_id}) for run_id in SIDE_BY_SIDE), delay_s=2.0)
+    # Both runs' requests and hook events are in each slice: the whole log since the reset is the record.
+    return first, snapshot(world, second)
 
 
 def images_labelled(state: dict, label: str) -> list[dict]:
@@ -84,6 +126,59 @@ def assert_refused_untouched(world: harness.World, *runs: harness.Run) -> None:
         for host in world.of_kind("over_limit", "not_ext", "raw_disk"):
             assert power_posts(run, host) == [], f"{run.name}: {host.name} was powered: {power_posts(run, host)}"
             assert [event for event in run.hook_events if event["host"] == host.name] == [], f"{run.name}: {host.name}'s sshd was stopped"
+
+
+def golden_tags(state: dict, host: harness.Host) -> list[str]:
+    """The instance's claim or restore tags (``golden_image:...``, ``golden_image.linode:restore=running``)."""
+    return [tag for tag in next(linode for linode in state["linodes"] if linode["id"] == host.linode_id)["tags"]
+            if tag.startswith("golden_image")]
+
+
+def assert_no_claim_left(world: harness.World, snap: Snapshot) -> None:
+    left = {host.name: golden_tags(snap.state, host) for host in world.hosts if golden_tags(snap.state, host)}
+    assert left == {}, f"{snap.run.name} left claim or restore tags: {left}\n{snap.run.tail()}"
+
+
+def assert_one_image_per_good_host(world: harness.World, snap: Snapshot) -> None:
+    for host in world.of_kind("good"):
+        images = images_labelled(snap.state, host.image_label)
+        assert len(images) == 1, f"{snap.run.name}: {host.name}: {images}\n{snap.run.tail()}"
+        assert images[0]["status"] == "available", images
+        assert f"source=linode:{host.linode_id},disk:{host.disk_id}" in images[0]["tags"], images[0]
+    for host in world.of_kind("over_limit", "not_ext", "raw_disk"):
+        assert images_labelled(snap.state, host.image_label) == []
+
+
+def power_events(state: dict, linode_id: int) -> list[dict]:
+    return [event for event in state["events"] if event["entity"]["id"] == linode_id
+            and event["action"] in ("linode_shutdown", "linode_boot", "linode_reboot")]
+
+
+def assert_captured_offline(state: dict) -> None:
+    """Every capture the emulator started found its instance shut down, by the same API user.
+
+    The emulator refuses a capture while a power job runs ("Linode busy."), so the power event just
+    before a capture (events are numbered in order) says how the instance was: a finished
+    ``linode_shutdown`` means offline; a boot, or none at all, means it was captured running.
+    """
+    for capture in (event for event in state["events"] if event["action"] == "disk_imagize"):
+        before = [event for event in power_events(state, capture["entity"]["id"]) if event["id"] < capture["id"]]
+        last = max(before, key=lambda event: event["id"], default=None)
+        assert last is not None and last["action"] == "linode_shutdown" and last["status"] == "finished", (
+            f"capture {capture} of an instance that was not shut down; its power events before: {before}")
+        assert last["username"] == capture["username"], f"captured by one user, shut down by another: {capture}, {last}"
+
+
+def assert_refused_for_claim(run: harness.Run, host: harness.Host, claimant: str, way_out: bool) -> None:
+    """The host failed, in the report, the play's recap and its own fatal line, with a reason naming the claiming
+    run (and, ``way_out``, the role variable that takes a killed run's claims over)."""
+    needles = [f"run {claimant}"] + (["image_capture_take_over"] if way_out else [])
+    row = run.rows()[host.name]
+    assert row["result"] in ("failed", "refused"), row
+    assert all(needle in row["reason"] for needle in needles), (needles, row)
+    assert run.recap()[host.name]["failed"] >= 1, run.recap()
+    fatal = [line for line in run.output.splitlines() if line.startswith(f"fatal: [{host.name}]")]
+    assert any(all(needle in line for needle in needles) for line in fatal), f"{needles}: {fatal}\n{run.tail()}"
 
 
 # --------------------------------------------------------------------------- first run
@@ -181,7 +276,8 @@ def test_rerun_leaves_every_instance_as_it_found_it(world, capture_then_rerun):
 
 
 def test_run_was_killed_while_a_good_host_was_offline_and_capturing(world, killed_then_rerun):
-    killed, state_at_kill, answers_at_kill, _after = killed_then_rerun
+    killed, state_at_kill = killed_then_rerun.killed, killed_then_rerun.state_at_kill
+    answers_at_kill = killed_then_rerun.answers_at_kill
     assert killed.returncode == -9, killed.returncode
     creating = [image["label"] for image in state_at_kill["images"] if image["status"] == "creating"]
     capturing = [host for host in world.of_kind("good") if host.image_label in creating]
@@ -192,23 +288,141 @@ def test_run_was_killed_while_a_good_host_was_offline_and_capturing(world, kille
         assert not answers_at_kill[host.name]
     # The second capture request hung (harness.World.run_killed_during_capture): one good host had no image yet.
     assert len(capturing) < len(world.of_kind("good")), state_at_kill["images"]
+    # Every good host is off under the killed run's claim, which records that it ran.
+    for host in world.of_kind("good"):
+        assert linode_status(state_at_kill, host.linode_id) == "offline", host.name
+        tags = golden_tags(state_at_kill, host)
+        assert len(tags) == 1 and re.match(CLAIM_TAG.format(run_id=KILLED_DURING_CAPTURE), tags[0]), (host.name, tags)
 
 
-def test_rerun_after_kill_ends_with_one_image_per_good_host(world, killed_then_rerun):
-    after = killed_then_rerun[3]
+def test_plain_rerun_after_kill_refuses_the_claimed_hosts_loudly(world, killed_then_rerun):
+    plain, state_at_kill = killed_then_rerun.plain, killed_then_rerun.state_at_kill
+    assert plain.run.returncode not in (0, None), plain.run.tail()
+    captures = plain.run.posts(CAPTURE_PATH)
+    assert captures == [], f"a capture while another run claims the instances: {captures}"
+    for host in world.of_kind("good"):
+        assert_refused_for_claim(plain.run, host, KILLED_DURING_CAPTURE, way_out=True)
+        assert power_posts(plain.run, host) == [], (host.name, power_posts(plain.run, host))
+        # The claim is left exactly as the killed run wrote it: no tag write, no power hook.
+        writes = [entry for entry in plain.run.requests
+                  if entry["method"] == "PUT" and re.search(INSTANCE_PATH.format(id=host.linode_id), entry["path"])]
+        assert writes == [], (host.name, writes)
+        assert golden_tags(plain.state, host) == golden_tags(state_at_kill, host), host.name
+        assert [event for event in plain.run.hook_events if event["host"] == host.name] == [], host.name
+        assert linode_status(plain.state, host.linode_id) == "offline", host.name
+        # The capture the killed run started may finish meanwhile; none is added.
+        assert len(images_labelled(plain.state, host.image_label)) <= 1, images_labelled(plain.state, host.image_label)
+
+
+def test_take_over_after_kill_ends_with_one_image_per_good_host(world, killed_then_rerun):
+    after = killed_then_rerun.take_over
+    assert_one_image_per_good_host(world, after)
     rows = after.run.rows()
     for host in world.of_kind("good"):
-        images = images_labelled(after.state, host.image_label)
-        assert len(images) == 1, f"{host.name}: {images}; after the kill: {rows[host.name]}\n{after.run.tail()}"
-        assert images[0]["status"] == "available", images
+        image = images_labelled(after.state, host.image_label)[0]
         assert rows[host.name]["result"] in ("captured", "resumed", "unchanged"), rows[host.name]
-        assert rows[host.name]["image_id"] == images[0]["id"], (rows[host.name], images)
+        assert rows[host.name]["image_id"] == image["id"], (rows[host.name], image)
     for host in world.of_kind("over_limit", "not_ext", "raw_disk"):
         assert rows[host.name]["result"] == "refused", rows[host.name]
-        assert images_labelled(after.state, host.image_label) == []
+    assert_captured_offline(after.state)
 
 
-def test_rerun_after_kill_powers_every_instance_back(world, killed_then_rerun):
-    killed, _state, _answers, after = killed_then_rerun
+def test_take_over_after_kill_powers_every_instance_back(world, killed_then_rerun):
+    after = killed_then_rerun.take_over
     assert_all_back(world, after)
-    assert_refused_untouched(world, killed, after.run)
+    assert_no_claim_left(world, after)
+    assert_refused_untouched(world, killed_then_rerun.killed, killed_then_rerun.plain.run, after.run)
+
+
+# --------------------------------------------------------------------------- killed during the restore
+
+
+def test_run_was_killed_during_the_restore_with_every_good_host_off(world, killed_during_restore):
+    killed, state_at_kill = killed_during_restore.killed, killed_during_restore.state_at_kill
+    answers_at_kill = killed_during_restore.answers_at_kill
+    assert killed.returncode == -9, killed.returncode
+    boots = killed.posts(harness.BOOT_PATH)
+    assert len(boots) == 1 and boots[0]["status"] == 0, f"the first boot request should hang unanswered: {boots}"
+    hung = int(boots[0]["path"].rsplit("/", 2)[-2])
+    assert hung in {host.linode_id for host in world.of_kind("good")}, boots
+    for host in world.of_kind("good"):
+        # Captured, then killed before any boot was performed: off, claimed, its image there.
+        assert [image["status"] for image in images_labelled(state_at_kill, host.image_label)] == ["available"], host.name
+        status = linode_status(state_at_kill, host.linode_id)
+        assert (status == "offline") if host.linode_id == hung else (status in ("offline", "booting")), (host.name, status)
+        tags = golden_tags(state_at_kill, host)
+        assert len(tags) == 1 and re.match(CLAIM_TAG.format(run_id=KILLED_DURING_RESTORE), tags[0]), (host.name, tags)
+        if status == "offline":
+            assert not answers_at_kill[host.name], host.name
+
+
+def test_take_over_after_kill_during_restore_boots_every_instance_back(world, killed_during_restore):
+    after = killed_during_restore.take_over
+    assert_all_back(world, after)
+    assert_no_claim_left(world, after)
+    assert_refused_untouched(world, killed_during_restore.killed, after.run)
+    for host in world.of_kind("good"):
+        # Booted once by the rerun, unless the killed run's boot of it was already under way.
+        expected = ["boot"] if linode_status(killed_during_restore.state_at_kill, host.linode_id) == "offline" else []
+        booted = [entry["path"].rsplit("/", 1)[-1] for entry in power_posts(after.run, host) if entry["status"] == 200]
+        assert booted == expected, (host.name, power_posts(after.run, host))
+        hooks = [(event["action"], event["outcome"]) for event in after.run.hook_events if event["host"] == host.name]
+        assert hooks == [("start", "ok")] * len(expected), (host.name, hooks)
+
+
+def test_take_over_after_kill_during_restore_captures_nothing_again(world, killed_during_restore):
+    after, state_at_kill = killed_during_restore.take_over, killed_during_restore.state_at_kill
+    assert after.run.posts(CAPTURE_PATH) == [], after.run.posts(CAPTURE_PATH)
+    assert_one_image_per_good_host(world, after)
+    assert after.state["images"] == state_at_kill["images"]
+    rows = after.run.rows()
+    for host in world.of_kind("good"):
+        assert rows[host.name]["result"] == "unchanged", rows[host.name]
+        assert rows[host.name]["image_id"] == images_labelled(state_at_kill, host.image_label)[0]["id"]
+    assert_captured_offline(after.state)
+
+
+# --------------------------------------------------------------------------- two runs side by side
+
+
+def test_side_by_side_runs_capture_each_good_host_once_and_offline(world, side_by_side):
+    first, second = side_by_side
+    assert_one_image_per_good_host(world, second)
+    # One shutdown, one capture and one boot per good host, from the same run (the same API user).
+    assert_captured_offline(second.state)
+    for host in world.of_kind("good"):
+        events = power_events(second.state, host.linode_id)
+        captures = [event for event in second.state["events"]
+                    if event["action"] == "disk_imagize" and event["entity"]["id"] == host.linode_id]
+        assert [event["action"] for event in events] == ["linode_shutdown", "linode_boot"], (host.name, events)
+        assert len(captures) == 1, (host.name, captures)
+        assert {event["username"] for event in events + captures} == {captures[0]["username"]}, (host.name, events, captures)
+    # Exactly one of the two runs reports each good host captured, with the image that exists.
+    for host in world.of_kind("good"):
+        image = images_labelled(second.state, host.image_label)[0]
+        captured_by = [run.name for run in (first, second.run) if run.rows()[host.name]["result"] == "captured"]
+        assert len(captured_by) == 1, (host.name, first.rows()[host.name], second.run.rows()[host.name])
+        assert next(run for run in (first, second.run) if run.name == captured_by[0]).rows()[host.name]["image_id"] == image["id"]
+
+
+def test_side_by_side_runs_refuse_what_the_other_claims_and_name_it(world, side_by_side):
+    first, second = side_by_side
+    runs = {SIDE_BY_SIDE[0]: first, SIDE_BY_SIDE[1]: second.run}
+    for host in world.of_kind("good"):
+        for run_id, run in runs.items():
+            other = next(other_id for other_id in runs if other_id != run_id)
+            row = run.rows()[host.name]
+            if row["result"] not in ("captured", "resumed", "unchanged"):
+                assert_refused_for_claim(run, host, other, way_out=False)
+    for run in runs.values():
+        assert run.returncode not in (0, None), run.tail()
+        for host in world.of_kind("over_limit", "not_ext", "raw_disk"):
+            assert run.rows()[host.name]["result"] == "refused", run.rows()[host.name]
+
+
+def test_side_by_side_runs_leave_every_instance_running_and_unclaimed(world, side_by_side):
+    first, second = side_by_side
+    assert_all_back(world, second)
+    assert_no_claim_left(world, second)
+    # The second run's slice holds both runs' requests from its start on; the first's holds them all.
+    assert_refused_untouched(world, first)
