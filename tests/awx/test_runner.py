@@ -86,7 +86,6 @@ def test_job_successful(golden_job):
     job = golden_job["job"]
     assert (job.status, job.rc) == ("successful", 0), explain(golden_job)
     assert "web-1" in job.stats.get("ok", {}) and not job.stats.get("failures"), explain(golden_job)
-    assert job.seconds < 60, "the job took %.1f s" % job.seconds
 
 
 def test_set_stats_in_artifacts(golden_job):
