@@ -274,10 +274,11 @@ class Job:
     def playbook_file(playbook: str) -> str:
         return playbook.rsplit(".", 1)[-1] + ".yml"
 
-    def run(self, playbook: str, timeout: int, forks: int = 0):
+    def run(self, playbook: str, timeout: int, forks: int = 0, job_type: str = "run"):
         """Run the job to its end (or ``timeout`` seconds) and return the ansible-runner ``Runner``.
 
-        ``forks`` is the job template's field of that name (0: Ansible's default).
+        ``forks`` and ``job_type`` are the job template's fields of those names (0: Ansible's default;
+        a ``check`` job runs ansible-playbook with --check, as AWX does).
         """
         import time  # pylint: disable=import-outside-toplevel
 
@@ -285,7 +286,8 @@ class Job:
 
         started = time.monotonic()
         runner = ansible_runner.run(private_data_dir=self.private_data_dir, playbook=self.playbook_file(playbook),
-                                    ident=self.ident, quiet=True, timeout=timeout, forks=forks or None)
+                                    ident=self.ident, quiet=True, timeout=timeout, forks=forks or None,
+                                    cmdline="--check" if job_type == "check" else None)
         self.seconds = time.monotonic() - started
         self.status, self.rc, self.stats = runner.status, runner.rc, runner.stats or {}
         return runner

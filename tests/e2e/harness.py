@@ -521,15 +521,16 @@ class World:
         """SIGKILL, by pid, every process a run started that outlived it (async jobs, ssh masters)."""
         return sshd_host.kill_marked(f"{RUN_MARKER_VARIABLE}={self.run_marker}")
 
-    def start_playbook(self, name: str, extra_vars: dict | None = None, token: str | None = None) -> tuple[subprocess.Popen, dict]:
-        """Start ``ansible-playbook golden_image.linode.capture`` with these extra vars (and LINODE_TOKEN)."""
+    def start_playbook(self, name: str, extra_vars: dict | None = None, token: str | None = None,
+                       args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, dict]:
+        """Start ``ansible-playbook golden_image.linode.capture`` with these extra vars and ``args`` (and LINODE_TOKEN)."""
         report_file = self.root / "reports" / f"{name}.json"
         report_file.parent.mkdir(exist_ok=True)
         report_file.unlink(missing_ok=True)
         extra = self.root / "reports" / f"{name}.extra.yml"
         extra.write_text(yaml.safe_dump({"image_capture_report_file": str(report_file), **(extra_vars or {})}), encoding="utf-8")
         output_file = self.root / "reports" / f"{name}.out"
-        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "golden_image.linode.capture", "-e", f"@{extra}"]
+        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "golden_image.linode.capture", "-e", f"@{extra}", *args]
         with output_file.open("w", encoding="utf-8") as output:
             # Its own session and process group: a kill reaches the whole run.
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
@@ -567,8 +568,8 @@ class World:
         return self.finish(context, returncode)
 
     def run_playbook(self, name: str, extra_vars: dict | None = None, token: str | None = None,
-                     timeout: float = PLAYBOOK_TIMEOUT_S) -> Run:
-        process, context = self.start_playbook(name, extra_vars, token)
+                     timeout: float = PLAYBOOK_TIMEOUT_S, args: tuple[str, ...] = ()) -> Run:
+        process, context = self.start_playbook(name, extra_vars, token, args)
         return self.wait_playbook(process, context, timeout)
 
     def run_side_by_side(self, first: tuple[str, dict], second: tuple[str, dict], delay_s: float,

@@ -50,6 +50,13 @@ def snapshot(world: harness.World, run: harness.Run) -> Snapshot:
 
 
 @pytest.fixture(scope="module")
+def checked(world, capture_playbook):  # pylint: disable=unused-argument
+    """``--check`` on a fresh account, as the README says to run first."""
+    world.prepare()
+    return snapshot(world, world.run_playbook("check", args=("--check",)))
+
+
+@pytest.fixture(scope="module")
 def capture_then_rerun(world, capture_playbook):  # pylint: disable=unused-argument
     """A first run on a fresh account, then the same run again."""
     world.prepare()
@@ -171,14 +178,45 @@ def assert_captured_offline(state: dict) -> None:
 
 def assert_refused_for_claim(run: harness.Run, host: harness.Host, claimant: str, way_out: bool) -> None:
     """The host failed, in the report, the play's recap and its own fatal line, with a reason naming the claiming
-    run (and, ``way_out``, the role variable that takes a killed run's claims over)."""
+    run (and, ``way_out``, the role variable that takes a killed run's claims over) on the host's line of the
+    table, the one place a reason is shown."""
     needles = [f"run {claimant}"] + (["image_capture_take_over"] if way_out else [])
     row = run.rows()[host.name]
     assert row["result"] in ("failed", "refused"), row
     assert all(needle in row["reason"] for needle in needles), (needles, row)
     assert run.recap()[host.name]["failed"] >= 1, run.recap()
     fatal = [line for line in run.output.splitlines() if line.startswith(f"fatal: [{host.name}]")]
-    assert any(all(needle in line for needle in needles) for line in fatal), f"{needles}: {fatal}\n{run.tail()}"
+    assert fatal and all("table above" in line for line in fatal), f"{fatal}\n{run.tail()}"
+    table = [line for line in run.output.splitlines() if re.match(rf'^\s*"{re.escape(host.name)} ', line)]
+    assert len(table) == 1 and all(needle in table[0] for needle in needles), f"{needles}: {table}\n{run.tail()}"
+    assert sum(run.output.count(needle) for needle in needles[:1]) == 1, f"the reason is shown more than once\n{run.tail()}"
+
+
+# --------------------------------------------------------------------------- check mode
+
+def test_check_mode_writes_nothing_and_leaves_every_host_up(world, checked):
+    writes = [entry for entry in checked.run.requests if entry["method"] != "GET"]
+    assert writes == [], writes
+    assert checked.run.hook_events == [], "check mode powered an instance"
+    assert [image for image in checked.state["images"] if image["label"] in {h.image_label for h in world.hosts}] == []
+    assert_all_back(world, checked)
+
+
+def test_check_mode_says_what_would_happen_to_each_host(world, checked):
+    rows = checked.run.rows()
+    for host in world.of_kind("good"):
+        assert rows[host.name]["result"] == "would_capture", rows[host.name]
+    for host in world.of_kind("over_limit", "not_ext", "raw_disk"):
+        assert rows[host.name]["result"] == "would_refuse", rows[host.name]
+        assert re.search(REASON_PATTERNS[host.plan.kind], rows[host.name]["reason"]), rows[host.name]
+        line = [line for line in checked.run.output.splitlines() if re.match(rf'^\s*"{re.escape(host.name)} ', line)]
+        assert len(line) == 1 and "would refuse: " in line[0], line
+    # Hosts would be refused, so the check fails, each refused host once, the others not at all.
+    assert checked.run.returncode == 2, checked.run.tail()
+    recap = checked.run.recap()
+    assert {name for name, counts in recap.items() if counts.get("failed")} == {
+        host.name for host in world.of_kind("over_limit", "not_ext", "raw_disk")}, recap
+    assert all(recap[host.name]["changed"] == 1 for host in world.of_kind("good")), recap
 
 
 # --------------------------------------------------------------------------- first run
