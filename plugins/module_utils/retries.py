@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) golden_image.linode contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Deadlines and the retry policy: the one place that decides when and how long to wait.
+"""Deadlines, the retry policy and pacing: the one place that decides when and how long to wait.
 
 Everything here is pure (the clock, the sleep and the random source are injectable), so the
 policy is unit-tested with a fake clock and no network.
@@ -9,6 +9,7 @@ policy is unit-tested with a fake clock and no network.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -17,12 +18,21 @@ RETRYABLE_GET_STATUSES = frozenset([408, 429, 500, 502, 503, 504])
 # A 429 is refused before the server acts, so repeating any method after it is safe.
 RETRYABLE_ANY_METHOD_STATUSES = frozenset([429])
 
+# Pacing (``pacing_delay``). Linode's longest documented window is 800 requests per 2 minutes: a
+# ``X-RateLimit-Reset`` further off than that is a skewed clock or a misread header, and never makes
+# a request wait longer.
+MAX_RATE_WINDOW_S = 120.0
+
 
 class Clock(object):
     """Wall time and sleeping, behind one seam so tests can replace both."""
 
     def now(self) -> float:
         return time.monotonic()
+
+    def wall(self) -> float:
+        """Seconds since the epoch, as ``X-RateLimit-Reset`` gives its times."""
+        return time.time()
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -67,6 +77,34 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
+
+
+def parse_header_number(value: str | None) -> float | None:
+    """A rate-limit header's number (``X-RateLimit-Limit``, ``-Remaining``, ``-Reset``), or None if absent or unusable."""
+    if value is None:
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def pacing_delay(remaining: float | None, seconds_to_reset: float | None) -> float:
+    """Seconds to hold an operation's next request, from its last answer's rate-limit headers.
+
+    An answer that says no request is left (``X-RateLimit-Remaining: 0``) holds the next one until
+    ``X-RateLimit-Reset``, when the window frees a slot, instead of sending it into a certain 429:
+    a job that spent a token's budget leaves what frees up to the other jobs on the same token (AWX
+    slices, parallel playbooks) until then. With requests left, nothing waits: spreading the last
+    few out over the time left (``seconds_to_reset / remaining``) was measured to cause more 429s
+    among concurrent jobs, not fewer, since each spreads as if it were alone (tests/perf/README.md).
+    Without ``Remaining`` or ``Reset`` (the recorded API sends only ``X-RateLimit-Limit``) nothing
+    waits. Never more than MAX_RATE_WINDOW_S.
+    """
+    if remaining is None or seconds_to_reset is None or remaining >= 1:
+        return 0.0
+    return min(max(0.0, seconds_to_reset), MAX_RATE_WINDOW_S)
 
 
 class RetryPolicy(object):

@@ -13,6 +13,11 @@ retries off, and sends every request through ``LinodeSession``, which adds:
   jittered backoff of ``retries.RetryPolicy``, honouring ``Retry-After``, never past the deadline;
   a request that reaches no server at all (refused, unresolvable, unreachable) is retried only
   within ``request_timeout`` of its first attempt, so a wrong URL or a closed port fails fast;
+* pacing: when an answer's ``X-RateLimit-Remaining`` says the token's budget is spent, the next
+  request of the same operation waits for its ``X-RateLimit-Reset`` (``retries.pacing_delay``),
+  never past the deadline, instead of being sent into a certain 429, so that several jobs on one
+  token (the slices of a sliced AWX job) share its budget; an answer without those headers (the
+  recorded API sends only ``X-RateLimit-Limit``) changes nothing;
 * a count of requests by method, so a module can report what a run cost;
 * the token's OAuth scopes, as the last answer told them (``X-OAuth-Scopes``).
 
@@ -27,6 +32,7 @@ import collections
 import email.utils
 import os
 import re
+import time
 import traceback
 from urllib.parse import urlsplit
 
@@ -39,6 +45,8 @@ from ansible_collections.golden_image.linode.plugins.module_utils.errors import 
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import (
     Deadline,
     RetryPolicy,
+    pacing_delay,
+    parse_header_number,
     parse_retry_after,
 )
 
@@ -75,6 +83,12 @@ DEFAULT_API_URL = "https://api.linode.com"
 _TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 _CHARACTER_NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
 SCOPES_HEADER = "X-OAuth-Scopes"
+# Pacing waits are stretched by a random share up to this, so that jobs paced by the same answer
+# (one token's budget, read by several processes) do not all come back at the same instant.
+PACE_JITTER = 0.2
+# An operation, as rate limits count them: the method and the path with its ids folded
+# (/v4/linode/instances/123/disks/456 -> /v4/linode/instances/N/disks/N; private/7 -> private/N).
+_PATH_IDS = re.compile(r"/(?:private/)?\d+(?=/|$)")
 
 
 def read_token_file(path: str) -> str:
@@ -193,6 +207,10 @@ class LinodeSession(_SessionBase):
         self.responses_read = 0
         self.last_server_date = None
         self.last_oauth_scopes = None
+        # Operation -> the deadline clock's time before which its next request is not sent.
+        self.paced_until = {}
+        self.paced = 0
+        self.paced_s = 0.0
 
     def request(self, method, url, **kwargs):  # pylint: disable=arguments-differ
         kwargs["timeout"] = self.request_timeout
@@ -200,9 +218,11 @@ class LinodeSession(_SessionBase):
         # port for the whole task's deadline only delays the error.
         unreachable_budget = Deadline(self.request_timeout, self.deadline.clock)
         secret = _authorization(kwargs.get("headers"))
+        operation = operation_of(method, url)
         attempt = 0
         while True:
             attempt += 1
+            self._keep_pace(operation)
             self.requests_by_method[method.upper()] += 1
             response, failure = self._attempt(method, url, kwargs)
             if failure is not None:
@@ -214,6 +234,7 @@ class LinodeSession(_SessionBase):
                 kwargs["timeout"] = (max(0.01, unreachable_budget.remaining()), self.request_timeout)
                 continue
             self._remember(response)
+            self._pace(operation, response)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             delay = self._delay_if_retryable(method, response.status_code, attempt, retry_after, self.deadline)
             if delay is None:
@@ -275,6 +296,36 @@ class LinodeSession(_SessionBase):
         if scopes is not None:
             self.last_oauth_scopes = scopes
 
+    def _pace(self, operation: str, response) -> None:
+        """Hold ``operation``'s next request until the reset when its answer says the token's budget for it is spent."""
+        headers = response.headers
+        remaining = parse_header_number(headers.get("X-RateLimit-Remaining"))
+        reset = parse_header_number(headers.get("X-RateLimit-Reset"))
+        if remaining is None or reset is None:
+            return
+        clock = self.deadline.clock
+        wall = getattr(clock, "wall", time.time)
+        delay = pacing_delay(remaining, reset - wall())
+        if delay > 0:
+            delay *= 1 + self.policy.rng.uniform(0, PACE_JITTER)
+            self.paced_until[operation] = clock.now() + delay
+        else:
+            self.paced_until.pop(operation, None)
+
+    def _keep_pace(self, operation: str) -> None:
+        """Wait until ``operation`` may be sent again, never past the task's deadline."""
+        until = self.paced_until.get(operation)
+        if until is None:
+            return
+        wait = until - self.deadline.clock.now()
+        if wait > 0:
+            self.paced += 1
+            self.paced_s += self.deadline.sleep(wait)
+
+    def pacing(self) -> dict:
+        """How often and how long this session waited to keep within the token's rate limits."""
+        return {"waits": self.paced, "seconds": round(self.paced_s, 3)}
+
     def oauth_scopes(self) -> frozenset | None:
         """The token's scopes (``*`` for full access) from the last answer that said them, or None if none did."""
         if self.last_oauth_scopes is None:
@@ -300,6 +351,11 @@ class LinodeSession(_SessionBase):
         counts = dict(self.requests_by_method)
         counts["total"] = sum(self.requests_by_method.values())
         return counts
+
+
+def operation_of(method: str, url: str) -> str:
+    """``GET /v4/linode/instances/N/disks``: a request's method and path, ids folded, as rate limits count operations."""
+    return "%s %s" % (method.upper(), _PATH_IDS.sub("/N", urlsplit(url).path))
 
 
 def _authorization(headers) -> str | None:

@@ -19,6 +19,10 @@ from filter_allowlist import refused_fields
 from recorded_api import RecordedApi
 
 
+# What FakeClock.wall() reads when the test starts.
+EPOCH_AT_START = 1700000000.0
+
+
 class FakeClock(object):
     """Time that moves only when someone sleeps; every sleep is recorded."""
 
@@ -29,6 +33,10 @@ class FakeClock(object):
 
     def now(self) -> float:
         return self.time
+
+    def wall(self) -> float:
+        """Epoch seconds (for X-RateLimit-Reset), moving with ``now``."""
+        return EPOCH_AT_START + self.time - self.start
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)

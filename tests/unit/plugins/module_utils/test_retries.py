@@ -5,8 +5,11 @@ import random
 import pytest
 
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import (
+    MAX_RATE_WINDOW_S,
     Deadline,
     RetryPolicy,
+    pacing_delay,
+    parse_header_number,
     parse_retry_after,
 )
 
@@ -58,3 +61,24 @@ def test_deadline_sleep_is_clipped_to_the_time_left(clock):
                                             ("Wed, 21 Oct 2015 07:28:00 GMT", None), ("-1", None)])
 def test_parse_retry_after(header, seconds):
     assert parse_retry_after(header) == seconds
+
+
+@pytest.mark.parametrize("remaining,seconds_to_reset,delay", [
+    (None, None, 0.0),            # the recorded API: X-RateLimit-Limit only
+    (None, 30.0, 0.0),
+    (0.0, None, 0.0),
+    (5.0, 30.0, 0.0),             # requests left: they go at once
+    (1.0, 30.0, 0.0),
+    (0.0, 30.0, 30.0),            # spent: wait for the reset
+    (0.0, 0.4, 0.4),
+    (0.0, -3.0, 0.0),             # the reset has passed
+    (0.0, 3600.0, MAX_RATE_WINDOW_S),   # a skewed clock: never longer than the longest window
+])
+def test_pacing_delay(remaining, seconds_to_reset, delay):
+    assert pacing_delay(remaining, seconds_to_reset) == delay
+
+
+@pytest.mark.parametrize("header,number", [("400", 400.0), (" 0 ", 0.0), ("1700000000", 1700000000.0), (None, None),
+                                           ("", None), ("soon", None), ("-1", None), ("nan", None), ("inf", None)])
+def test_parse_header_number(header, number):
+    assert parse_header_number(header) == number

@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 import requests
 from requests.adapters import BaseAdapter
 
+from ansible_collections.golden_image.linode.plugins.module_utils import transport
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError, NoAnswer
+from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline, RetryPolicy
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import (
     USER_AGENT,
+    LinodeSession,
     api_base_url,
     build_client,
+    operation_of,
 )
+from virtual_time import VirtualTime
 
 URL = "https://api.example/v4/images"
 OK = (200, {"data": [], "page": 1, "pages": 1, "results": 0})
@@ -263,3 +271,184 @@ def test_a_ca_file_or_directory_that_exists_is_taken(tmp_path):
     assert build_client("t0ken", "https://api.example", "v4", str(tmp_path / "ca.pem"), 5.0, None).ca_path.endswith("ca.pem")
     build_client("t0ken", "https://api.example", "v4", str(tmp_path), 5.0, deadline=None)
     assert build_client("t0ken", "https://api.example", "v4", "", 5.0, deadline=None).ca_path is None
+
+
+# --------------------------------------------------------------------------- pacing on X-RateLimit-Remaining / -Reset
+
+def budget(clock, remaining, reset_in, limit=400):
+    """The documented rate-limit headers: ``remaining`` of ``limit`` left, the window resetting in ``reset_in`` s."""
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(clock.wall() + reset_in)}
+
+
+def test_answers_with_only_the_recorded_limit_header_change_nothing(session_with, clock):
+    # The recordings carry X-RateLimit-Limit alone: no Remaining, no Reset, so no pacing.
+    session = session_with([(200, OK[1], {"X-RateLimit-Limit": "20"})] * 5)
+    for dummy in range(5):
+        session.get(URL)
+    assert clock.sleeps == []
+    assert session.pacing() == {"waits": 0, "seconds": 0.0}
+
+
+def test_requests_go_at_once_while_any_are_left(session_with, clock):
+    # 1 of 400 left, the reset a minute away: the next request still goes at once.
+    session = session_with([(200, OK[1], budget(clock, 1, 60))] * 3)
+    for dummy in range(3):
+        session.get(URL)
+    assert clock.sleeps == []
+    assert len(session.adapter.sent) == 3
+
+
+def test_an_exhausted_budget_holds_the_next_request_until_the_reset(session_with, clock):
+    # The answer that spends the budget is not delayed; the next request waits 12 s (up to 20% jitter).
+    session = session_with([(200, OK[1], budget(clock, 0, 12)), OK])
+    session.get(URL)
+    assert clock.sleeps == []
+    session.get(URL)
+    assert len(clock.sleeps) == 1 and 12.0 <= clock.sleeps[0] <= 14.4
+    assert session.pacing()["waits"] == 1 and 12.0 <= session.pacing()["seconds"] <= 14.4
+    assert len(session.adapter.sent) == 2
+
+
+def test_pacing_is_per_operation_with_ids_folded(session_with, clock):
+    low = (200, {"id": 1}, budget(clock, 0, 20))
+    session = session_with([low, OK, (200, {}, {}), (200, {"id": 2}, {})])
+    session.get("https://api.example/v4/linode/instances/1")
+    session.get(URL)                                                       # another operation: not held back
+    session.post("https://api.example/v4/linode/instances/1/shutdown", data="{}")   # neither is this one
+    assert clock.sleeps == []
+    session.get("https://api.example/v4/linode/instances/2")              # the same operation, another id: waits
+    assert len(clock.sleeps) == 1 and clock.sleeps[0] >= 20.0
+
+
+def test_a_wait_never_passes_the_deadline(session_with, clock):
+    session = session_with([(200, OK[1], budget(clock, 0, 100)), OK], deadline_s=7.0)
+    session.get(URL)
+    session.get(URL)
+    assert sum(clock.sleeps) == pytest.approx(7.0)
+    assert len(session.adapter.sent) == 2
+
+
+def test_a_reset_far_off_or_past_is_bounded(session_with, clock):
+    # A skewed clock (or a misread header) can put the reset an hour away: no wait is longer than the longest window.
+    session = session_with([(200, OK[1], budget(clock, 0, 3600)), (200, OK[1], budget(clock, 0, -5)), OK])
+    session.get(URL)
+    session.get(URL)
+    session.get(URL)
+    assert len(clock.sleeps) == 1 and 120.0 <= clock.sleeps[0] <= 144.0
+
+
+def test_a_429_is_still_retried_after_retry_after(session_with, clock):
+    refused = (429, {"errors": [{"reason": "Too many requests"}]}, dict(budget(clock, 0, 4), **{"Retry-After": "4"}))
+    session = session_with([refused, OK])
+    assert session.get(URL).status_code == 200
+    assert len(session.adapter.sent) == 2
+    # The retry's sleep honours Retry-After; the pacing adds at most its jitter on top, never a second full wait.
+    assert 4.0 <= sum(clock.sleeps) <= 4.0 * 1.2 + 0.01
+
+
+class SlidingWindowApi(BaseAdapter):
+    """One token's budget, as the API counts it: ``limit`` requests in any ``window`` seconds.
+
+    Answers 200 with the documented headers (Remaining after this request; Reset when the oldest counted
+    request leaves the window), or 429 with Retry-After (whole seconds) when the window is full; every
+    answer takes ``latency`` seconds. Shared by several sessions, it is one token used by several jobs.
+    """
+
+    def __init__(self, clock, limit: int, window: float, latency: float = 0.05) -> None:
+        super(SlidingWindowApi, self).__init__()
+        self.clock, self.limit, self.window, self.latency = clock, limit, window, latency
+        self.hits = []
+        self.answers = []
+
+    def send(self, request, **kwargs):  # pylint: disable=arguments-differ
+        now = self.clock.now()
+        self.hits = [hit for hit in self.hits if hit > now - self.window]
+        response = requests.Response()
+        if len(self.hits) >= self.limit:
+            response.status_code = 429
+            response._content = b'{"errors": [{"reason": "Too many requests"}]}'  # pylint: disable=protected-access
+            response.headers["Retry-After"] = str(max(1, math.ceil(self.hits[0] + self.window - now)))
+        else:
+            self.hits.append(now)
+            response.status_code = 200
+            response._content = b'{"data": [], "page": 1, "pages": 1, "results": 0}'  # pylint: disable=protected-access
+        reset = (self.hits[0] + self.window) if self.hits else now + self.window
+        response.headers.update({"Content-Type": "application/json", "X-RateLimit-Limit": str(self.limit),
+                                 "X-RateLimit-Remaining": str(max(0, self.limit - len(self.hits))),
+                                 "X-RateLimit-Reset": str(math.ceil(self.clock.wall() + reset - now))})
+        response.request, response.url = request, request.url
+        self.answers.append((now, response.status_code))
+        self.clock.sleep(self.latency)
+        return response
+
+    def close(self):
+        pass
+
+
+def jobs_sharing_a_token(jobs: int, requests_each: int, limit: int, window: float) -> tuple:
+    """``jobs`` concurrent jobs, each a session sending ``requests_each`` GETs in a row, on one token's budget."""
+    clock = VirtualTime()
+    api = SlidingWindowApi(clock, limit, window)
+    sessions, statuses = [], []
+
+    def job(session):
+        for dummy in range(requests_each):
+            try:
+                statuses.append(session.get(URL).status_code)
+            except LinodeError as exc:
+                statuses.append(str(exc))
+
+    for index in range(jobs):
+        session = LinodeSession(5.0, Deadline(3600.0, clock), RetryPolicy(rng=random.Random(index)))
+        session.mount("https://", api)
+        sessions.append(session)
+    clock.run([lambda session=session: job(session) for session in sessions])
+    return api, sessions, statuses, clock.time - clock.start
+
+
+def refused(api) -> int:
+    return sum(1 for dummy, status in api.answers if status == 429)
+
+
+# 4 jobs x 50 requests against 20 a minute: 200 requests need at least 9 minutes, whatever anyone does.
+SHARED = dict(jobs=4, requests_each=50, limit=20, window=60.0)
+FLOOR_S = (200 // 20 - 1) * 60.0
+
+
+def test_jobs_sharing_a_token_meet_fewer_429s_paced_than_unpaced(monkeypatch):
+    api, sessions, statuses, elapsed = jobs_sharing_a_token(**SHARED)
+    assert statuses == [200] * 200
+    assert all(session.pacing()["waits"] for session in sessions), "every job was held at least once"
+    # Held, not stalled: close to the budget's floor.
+    assert FLOOR_S <= elapsed <= FLOOR_S * 1.1
+    # The same jobs unpaced (the control): they spend the same budget and meet many more 429s.
+    monkeypatch.setattr(transport, "pacing_delay", lambda *args, **kwargs: 0.0)
+    unpaced_api, unpaced_sessions, unpaced_statuses, dummy = jobs_sharing_a_token(**SHARED)
+    assert unpaced_statuses == [200] * 200 and not any(session.pacing()["waits"] for session in unpaced_sessions)
+    assert refused(api) <= 0.7 * refused(unpaced_api), "429s: %d paced, %d unpaced" % (refused(api), refused(unpaced_api))
+
+
+def test_a_lone_job_that_spends_the_budget_waits_for_the_reset_instead_of_a_429():
+    api, sessions, statuses, elapsed = jobs_sharing_a_token(jobs=1, requests_each=25, limit=20, window=60.0)
+    assert statuses == [200] * 25 and refused(api) == 0
+    # The first 20 at once; the 21st waits for the window to slide past them, and the rest follow at once.
+    assert sessions[0].pacing()["waits"] == 1
+    assert 60.0 <= elapsed <= 60.0 * 1.2 + 25 * 0.05 + 1
+
+
+def test_a_lone_burst_within_the_budget_goes_at_full_speed():
+    api, sessions, statuses, elapsed = jobs_sharing_a_token(jobs=1, requests_each=20, limit=20, window=60.0)
+    assert statuses == [200] * 20 and refused(api) == 0
+    assert sessions[0].pacing()["waits"] == 0
+    assert elapsed == pytest.approx(20 * 0.05)
+
+
+@pytest.mark.parametrize("method,url,operation", [
+    ("get", "https://api.example/v4/linode/instances/123/disks/456?page=2", "GET /v4/linode/instances/N/disks/N"),
+    ("GET", "https://api.example/v4/images/private/77", "GET /v4/images/N"),
+    ("POST", "https://api.example/v4/images", "POST /v4/images"),
+    ("PUT", "https://api.example/v4beta/linode/instances/9", "PUT /v4beta/linode/instances/N"),
+])
+def test_operation_of(method, url, operation):
+    assert operation_of(method, url) == operation
