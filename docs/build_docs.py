@@ -64,6 +64,8 @@ ANSIBLE_DOCS = "https://docs.ansible.com/projects/ansible/devel/"
 ANSIBLE_LABELS = {
     "common_return_values": "reference_appendices/common_return_values.html",
     "ansible_configuration_settings": "reference_appendices/config.html",
+    # "This module has a corresponding action plugin" (linode_image_wait).
+    "action_plugins": "plugins/action.html",
 }
 
 

@@ -52,6 +52,9 @@ POWER_EVENT_CHECK_INTERVALS = 12
 EVENTS_PAGE_SIZE = 500
 IDS_PER_FILTER = 100
 
+# progress_interval of linode_image_wait (0: no progress): the seconds between two progress lines.
+PROGRESS_INTERVAL_BOUNDS = (5, 600)
+
 OVERSIZE_HINT = (
     "Linode deleted the image while capturing it and gives no reason (reads now answer 404). "
     "This usually means the disk's usage (df \"Used\") is over the account's image size limit "
@@ -163,15 +166,62 @@ def read_images(client, image_ids: list) -> dict:
                 for image_id in image_ids)
 
 
+class CapturesTimedOut(LinodeError):
+    """The deadline of a wait for captures passed: what had ended by then, and what had not."""
+
+    def __init__(self, seconds: float, available: dict, failed: dict, pending: list, finished: list) -> None:
+        super(CapturesTimedOut, self).__init__(
+            "Timed out after %d s waiting for image %s to become available (wait_timeout)" % (seconds, ", ".join(pending)))
+        self.seconds = seconds
+        self.available = available
+        self.failed = failed
+        # Every image not available or failed, and among them those whose capture's event had finished.
+        self.pending = pending
+        self.finished = finished
+
+
+def single_line(text) -> str:
+    """``text`` on one line: an event's message may hold raw line breaks, a reason must not."""
+    return " ".join(str(text).split())
+
+
+# How a capture still waited for stands, as ``capture_progress`` names it: its event's status, or one of these.
+NOT_LOOKED_AT = "not looked at yet"
+NOT_LISTED = "not listed yet"
+
+
+def capture_progress(total: int, available: dict, failed: dict, pending: dict, watching: set, events: dict,
+                     rounds: int, elapsed: float) -> dict:
+    """A snapshot of a wait for captures, from what its rounds have read already (no request).
+
+    ``done`` counts the available images and the captures whose event has finished (their images
+    are read with the last ones); ``running`` counts the others by their event's status (``started``,
+    ``scheduled``, ...), or ``NOT_LISTED`` when no event is listed for them yet (``NOT_LOOKED_AT``
+    before the first round). ``percent`` is left out on purpose: the API's ``percent_complete``
+    falls back to 0 for the last third of a capture.
+    """
+    running = {}
+    for image_id in watching:
+        if image_id in pending:
+            event = events.get(image_id)
+            status = (event or {}).get("status") or (NOT_LISTED if rounds else NOT_LOOKED_AT)
+            running[status] = running.get(status, 0) + 1
+    finished = len([i for i in pending if i not in watching])
+    return {"total": total, "done": len(available) + finished, "available": len(available), "finished": finished,
+            "failed": len(failed), "running": running, "rounds": rounds, "elapsed_s": round(elapsed, 1)}
+
+
 def wait_for_captures(client, captures: dict, deadline: Deadline, schedule: PollSchedule | None = None,
-                      since: str | None = None) -> tuple:
+                      since: str | None = None, progress=None) -> tuple:
     """Wait for the images ``{image_id: (linode_id, disk_id)}`` to become available.
 
     Returns ``({image_id: image}, {image_id: reason})``: the available images, and the captures that
-    failed or whose image vanished. A round reads the events of the captures still running (one request
-    per 100 Linodes); images are read only when an event is not listed or failed, or once every event
-    has finished (one request for all of them), so a fleet's wait costs about what one capture's does. ``since`` (the API's time of the oldest capture)
-    keeps older events out.
+    failed or whose image vanished (each reason on one line). A round reads the events of the captures
+    still running (one request per 100 Linodes); images are read only when an event is not listed or
+    failed, or once every event has finished (one request for all of them), so a fleet's wait costs
+    about what one capture's does. ``since`` (the API's time of the oldest capture) keeps older events
+    out. ``progress``, if given, is called with ``capture_progress()`` before the first round and after
+    each one; it sends no request. At the deadline it raises ``CapturesTimedOut``.
     """
     schedule = schedule or PollSchedule.for_captures()
     started = deadline.clock.now()
@@ -179,9 +229,19 @@ def wait_for_captures(client, captures: dict, deadline: Deadline, schedule: Poll
     # Captures whose event has not finished: only their events are read again.
     watching = set(captures)
     events, available, failed = {}, {}, {}
+    rounds = 0
+
+    def report():
+        if progress is not None:
+            progress(capture_progress(len(captures), available, failed, pending, watching, events, rounds,
+                                      deadline.clock.now() - started))
+
+    report()
     while pending:
-        _sleep_or_time_out(deadline, schedule.delay(deadline.clock.now() - started),
-                           "image %s to become available" % ", ".join(sorted(pending)))
+        if deadline.expired():
+            raise CapturesTimedOut(deadline.seconds, available, failed, sorted(pending), sorted(set(pending) - watching))
+        deadline.sleep(schedule.delay(deadline.clock.now() - started))
+        rounds += 1
         if watching:
             events.update(capture_events(client, dict((i, pending[i][0]) for i in watching), since))
         watching -= set(i for i in watching if events.get(i, {}).get("status") == "finished")
@@ -201,12 +261,13 @@ def wait_for_captures(client, captures: dict, deadline: Deadline, schedule: Poll
                 available[image_id] = image
             elif event.get("status") == "failed":
                 failed[image_id] = ("Capture of image %s failed (event %s, %s); the image is left %s: delete it "
-                                    "before capturing again" % (image_id, event.get("id"), event.get("message") or
-                                                                "no reason given", image.get("status")))
+                                    "before capturing again" % (image_id, event.get("id"), single_line(
+                                        event.get("message") or "no reason given"), image.get("status")))
             else:
                 continue
             del pending[image_id]
             watching.discard(image_id)
+        report()
     return available, failed
 
 

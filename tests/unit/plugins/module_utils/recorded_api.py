@@ -40,6 +40,7 @@ class Job:
     outcome: str = "finished"  # or "failed"
     image_number: int | None = None
     event_id: int = 0
+    message: str = ""
 
     def event(self, now: float) -> dict | None:
         if now < self.starts + self.listed_after:
@@ -55,7 +56,7 @@ class Job:
             secondary = {"id": self.image_number, "type": "image", "label": "captured",
                          "url": "/v4/images/private/%d" % self.image_number}
         return {"id": self.event_id, "action": self.action, "status": status, "percent_complete": percent,
-                "time_remaining": None, "created": api_time(self.starts), "message": "",
+                "time_remaining": None, "created": api_time(self.starts), "message": self.message,
                 "entity": {"id": self.linode_id, "type": "linode", "label": "linode%d" % self.linode_id},
                 "secondary_entity": secondary, "duration": None if status == "scheduled" else now - self.starts}
 

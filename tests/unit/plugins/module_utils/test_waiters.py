@@ -7,6 +7,7 @@ The tests assert how long after a job's end the waiter noticed it, and what it c
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -14,15 +15,18 @@ import pytest
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 from ansible_collections.golden_image.linode.plugins.module_utils.power import send_power_actions
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline, RetryPolicy
+from ansible_collections.golden_image.linode.plugins.module_utils.transport import LinodeSession, build_client
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
     CAPTURE_FIRST_LOOK_INTERVALS,
     OVERSIZE_HINT,
+    CapturesTimedOut,
     PollSchedule,
+    capture_progress,
     wait_for_capture,
     wait_for_captures,
     wait_for_instances,
 )
-from recorded_api import Job, api_time
+from recorded_api import Job, RecordedApi, api_time
 
 # A capture of a 366 MB image: first listed some 15 s in at 64%, then 83, 87, 90 percent, then 0% four
 # times in a row, finished after 144 s; time_remaining null throughout.
@@ -272,3 +276,113 @@ def test_several_images_are_read_in_one_listing_and_a_missing_one_by_id(client_w
     assert read_images(client, ["private/7", "private/8"]) == {"private/7": listed, "private/8": None}
     assert [r.path_url for r, _kwargs in client.session.adapter.sent] == [
         "/v4/images?page_size=500&page=1", "/v4/images/private/8"]
+
+
+# ---------------------------------------------------------------------------- progress of a wait for captures
+
+def started(status, percent=50):
+    return {"status": status, "percent_complete": percent}
+
+
+@pytest.mark.parametrize("name,state,expected", [
+    ("before the first round nothing has been read",
+     dict(pending=["a", "b"], watching=["a", "b"], events={}, rounds=0),
+     dict(done=0, available=0, finished=0, failed=0, running={"not looked at yet": 2})),
+    ("after a round, a capture with no event listed is told apart from a running one",
+     dict(pending=["a", "b"], watching=["a", "b"], events={"a": started("started")}, rounds=1),
+     dict(done=0, available=0, finished=0, failed=0, running={"started": 1, "not listed yet": 1})),
+    ("a finished event counts as done before its image is read",
+     dict(pending=["a", "b"], watching=["b"], events={"a": started("finished", 100), "b": started("scheduled", 0)},
+          rounds=4),
+     dict(done=1, available=0, finished=1, failed=0, running={"scheduled": 1})),
+    ("available, failed and running add up to the total",
+     dict(available=["a"], failed=["b"], pending=["c"], watching=["c"], events={"c": started("started", 0)}, rounds=9),
+     dict(done=1, available=1, finished=0, failed=1, running={"started": 1})),
+    ("an event status the waiter does not know is shown as it is",
+     dict(pending=["a"], watching=["a"], events={"a": started("notification")}, rounds=2),
+     dict(done=0, available=0, finished=0, failed=0, running={"notification": 1})),
+    ("all done",
+     dict(available=["a", "b"], pending=[], watching=[], events={}, rounds=7),
+     dict(done=2, available=2, finished=0, failed=0, running={})),
+])
+def test_capture_progress(name, state, expected):
+    available = dict((i, {"id": i}) for i in state.get("available", []))
+    failed = dict((i, "reason") for i in state.get("failed", []))
+    pending = dict((i, (1, 2)) for i in state["pending"])
+    total = len(available) + len(failed) + len(pending)
+    snapshot = capture_progress(total, available, failed, pending, set(state["watching"]), state["events"],
+                                state["rounds"], 12.345)
+    assert snapshot == dict(expected, total=total, rounds=state["rounds"], elapsed_s=12.3), name
+    assert snapshot["done"] + snapshot["failed"] + sum(snapshot["running"].values()) == total
+    assert json.loads(json.dumps(snapshot)) == snapshot
+
+
+def recorded_fleet(clock, size=150, seed=3):
+    """A RecordedApi on ``clock`` with ``size`` captures ending between 200 and 900 s, and a client over it."""
+    api = RecordedApi(clock)
+    session = LinodeSession(5.0, Deadline(3600.0, clock), RetryPolicy(rng=random.Random(7)))
+    session.mount("https://", api)
+    client = build_client("secret-token-123", "https://api.example", "v4", None, 5.0, session.deadline)
+    client.session = session
+    captures = {}
+    rng = random.Random(seed)
+    for index in range(size):
+        number, linode_id = 100 + index, 1001 + index
+        api.add_capture(linode_id, number, 0, rng.uniform(200, 900), CAPTURE_PROGRESS, listed_after=rng.uniform(0, 30),
+                        outcome="failed" if index % 50 == 7 else "finished")
+        captures["private/%d" % number] = (linode_id, 2001 + index)
+    return api, client, captures
+
+
+def test_progress_reports_every_round_and_changes_no_request(clock):
+    quiet_api, quiet_client, captures = recorded_fleet(clock)
+    quiet = wait_for_captures(quiet_client, captures, quiet_client.session.deadline, PollSchedule.for_captures(),
+                              api_time(0))
+    watched_clock = type(clock)()
+    api, client, captures = recorded_fleet(watched_clock)
+    snapshots = []
+    watched = wait_for_captures(client, captures, client.session.deadline, PollSchedule.for_captures(), api_time(0),
+                                progress=snapshots.append)
+    # The same requests at the same times, and the same outcome: the callback reads only what the rounds read.
+    assert [(e["time"], e["method"], e["path"], e["filter"]) for e in api.log] == [
+        (e["time"], e["method"], e["path"], e["filter"]) for e in quiet_api.log]
+    assert watched == quiet
+    # One snapshot before the first round, then one a round (every round sends at least one request).
+    rounds = sorted(set(e["time"] for e in api.log))
+    assert [s["rounds"] for s in snapshots] == list(range(len(rounds) + 1))
+    assert snapshots[0] == dict(total=150, done=0, available=0, finished=0, failed=0,
+                                running={"not looked at yet": 150}, rounds=0, elapsed_s=0.0)
+    assert [s["elapsed_s"] for s in snapshots[1:]] == [pytest.approx(t, abs=0.05) for t in rounds]
+    for snapshot in snapshots:
+        assert snapshot["done"] + snapshot["failed"] + sum(snapshot["running"].values()) == 150
+    assert [s["done"] for s in snapshots] == sorted(s["done"] for s in snapshots)
+    available, failed = watched
+    assert snapshots[-1]["done"] == snapshots[-1]["available"] == len(available) == 147
+    assert snapshots[-1]["failed"] == len(failed) == 3 and snapshots[-1]["running"] == {}
+    # Mid-wait, finished captures wait for their images to be read together.
+    assert any(s["finished"] for s in snapshots)
+
+
+def test_a_timed_out_wait_says_what_had_ended(recorded_api, clock):
+    api, client = recorded_api
+    api.add_capture(1, 7, 0, 100.0, CAPTURE_PROGRESS)
+    api.add_capture(2, 8, 0, 1000.0, CAPTURE_PROGRESS)
+    api.add_capture(3, 9, 0, 150.0, CAPTURE_PROGRESS, outcome="failed")
+    with pytest.raises(CapturesTimedOut) as caught:
+        wait_for_captures(client, {"private/7": (1, 11), "private/8": (2, 12), "private/9": (3, 13)},
+                          Deadline(300, clock), PollSchedule.for_captures(), api_time(0))
+    assert str(caught.value) == "Timed out after 300 s waiting for image private/8 to become available (wait_timeout)"
+    assert sorted(caught.value.available) == ["private/7"] and sorted(caught.value.failed) == ["private/9"]
+    assert caught.value.pending == ["private/8"] and caught.value.finished == []
+    assert isinstance(caught.value, LinodeError)
+
+
+def test_a_failure_message_with_line_breaks_is_one_line(recorded_api, clock):
+    api, client = recorded_api
+    job = api.add_capture(1, 7, 0, 100.0, CAPTURE_PROGRESS, outcome="failed", image_removed=False)
+    job.message = "Disk copy failed:\r\n  I/O error\n"
+    available, failed = wait_for_captures(client, {"private/7": (1, 2)}, client.session.deadline,
+                                          PollSchedule.for_captures(), api_time(0))
+    assert available == {}
+    assert "(event 1000, Disk copy failed: I/O error); the image is left creating" in failed["private/7"]
+    assert "\n" not in failed["private/7"] and "\r" not in failed["private/7"]
