@@ -111,7 +111,9 @@ def start(hosts, now):
 # Views of a state, for the role's steps.
 
 def hosts_in(state, *results):
-    return sorted(host for host, outcome in state.items() if outcome["result"] in results)
+    """The hosts with these results, in the play's order (the state's), so that a module's messages
+    that name entries by index (``captures[1]``) follow the inventory."""
+    return [host for host, outcome in state.items() if outcome["result"] in results]
 
 
 def capture_entries(state):
