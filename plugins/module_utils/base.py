@@ -17,6 +17,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import (
     LinodeError,
     format_api_error,
+    one_line,
     redact,
 )
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline
@@ -130,7 +131,7 @@ class LinodeModuleBase(abc.ABC):
         self.result["changed"] = True
 
     def warn(self, message: str) -> None:
-        self.module.warn(message)
+        self.module.warn(one_line(message))
 
     def _cost(self) -> dict:
         cost = {"elapsed_s": round(self.deadline.elapsed(), 3)}
@@ -147,7 +148,7 @@ class LinodeModuleBase(abc.ABC):
         if sys.exc_info()[1] is not None:
             # AnsibleModule would format the exception being handled, with its chain, as it is.
             extra["exception"] = self._redact(traceback.format_exc())
-        self.module.fail_json(msg=self._redact(message), **extra)
+        self.module.fail_json(msg=one_line(self._redact(message)), **extra)
 
     def _redact(self, text: str) -> str:
         return redact(text, self.token or self.params.get("api_token"))

@@ -14,10 +14,20 @@ import re
 from urllib.parse import urlsplit
 
 
+# A run of whitespace that breaks a line: API error bodies may carry "\r\n", and a reason is shown on one line.
+_LINE_BREAKS = re.compile(r"[^\S\r\n]*[\r\n]\s*")
+
+
+def one_line(text):
+    """``text`` with every run of whitespace that holds a line break (``\\r`` or ``\\n``) made one space."""
+    return _LINE_BREAKS.sub(" ", text) if isinstance(text, str) else text
+
+
 class LinodeError(Exception):
-    """A failure to report as it is: ``field`` names the option at fault, when there is one."""
+    """A failure to report as it is, on one line: ``field`` names the option at fault, when there is one."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
+        message = one_line(message)
         super(LinodeError, self).__init__(message)
         self.message = message
         self.field = field
@@ -41,6 +51,10 @@ def format_api_error(error) -> str:
     Works on anything with ``status``, ``json`` and ``response`` attributes (linode_api4's
     ApiError), and falls back to ``str()`` for everything else.
     """
+    return one_line(_describe_api_error(error))
+
+
+def _describe_api_error(error) -> str:
     status = getattr(error, "status", None)
     response = getattr(error, "response", None)
     if status is None:
@@ -51,7 +65,7 @@ def format_api_error(error) -> str:
     for item in body.get("errors", []) if isinstance(body, dict) else []:
         if not isinstance(item, dict):
             continue
-        reason = item.get("reason") or "no reason given"
+        reason = (item.get("reason") or "").strip() or "no reason given"
         reasons.append("%s: %s" % (item["field"], reason) if item.get("field") else reason)
     if not reasons:
         text = (getattr(response, "text", "") or "").strip()

@@ -138,8 +138,8 @@ options:
     elements: dict
   known_disks:
     description:
-      - Disks as an earlier task of the same play found them, each the RV(source) (or an RV(captures[].source)) that a run
-        of this module returned, check mode included.
+      - Disks as an earlier task of the same play found them, each the RV(source) (or an RV(captures.<name>.source))
+        that a run of this module returned, check mode included.
       - A capture whose instance and O(disk_id) match one of them takes the disk's label, filesystem and status from there
         instead of reading it, which saves one request per host. The capture request itself still fails if the disk
         changed since.
@@ -151,8 +151,9 @@ options:
         after another with one API client and, with O(wait=true), waited for together. A fleet then costs one module run instead of one per host.
       - Each entry takes the keys below; O(description), O(tags), O(cloud_init) and O(require_offline) default to the
         task's options, and every other option applies to all entries.
-      - An entry that fails does not stop the others. Each entry's outcome is in RV(captures), and the task fails once
-        all were handled if one failed.
+      - An entry that fails does not stop the others. Each entry's outcome is in RV(captures), under the entry's
+        O(captures[].name), and the task fails once all were handled if one failed.
+      - Each entry needs its own O(captures[].name). Entries that share a name are refused, before any request.
       - Each entry needs its own image label. Entries that name the same label are all refused before any request;
         an entry whose label defaults to a disk label an earlier entry's image already takes is refused.
       - Cannot be combined with O(linode_id), O(linode_label), O(disk_id), O(disk_label), O(label), O(recreate),
@@ -162,8 +163,10 @@ options:
     suboptions:
       name:
         description:
-          - A name of your choice for the entry, returned with its outcome (for example the inventory host).
+          - A name of your choice for the entry (for example the inventory host), unique within O(captures).
+          - The entry's outcome is RV(captures.<name>), under this name.
         type: str
+        required: true
       linode_id:
         description:
           - ID of the instance, as O(linode_id). One of O(captures[].linode_id) or O(captures[].linode_label) is
@@ -309,37 +312,57 @@ source:
       sample: /dev/sda
 captures:
   description:
-    - With O(captures), the outcome of each entry, in the order of O(captures).
-    - An entry that failed has C(failed=true), C(msg) and, when an option is at fault, C(field); it has C(source)
-      when the instance and disk were found.
+    - With O(captures), the outcome of each entry, keyed by its O(captures[].name) (see RV(captures.<name>)), in the
+      order of O(captures).
+    - An entry that failed has RV(captures.<name>.error) and, when an option is at fault, RV(captures.<name>.field);
+      it has RV(captures.<name>.source) when the instance and disk were found.
   returned: when O(captures) is set
-  type: list
-  elements: dict
+  type: dict
   contains:
-    name:
-      description: The entry's O(captures[].name).
-      type: str
-      sample: web-1
-    changed:
-      description: Whether the entry created or changed an image (in check mode, whether it would).
-      type: bool
-    image:
-      description: As RV(image), for this entry.
+    <name>:
+      description: The outcome of the entry whose O(captures[].name) is C(<name>), with the keys below.
       type: dict
-    source:
-      description: As RV(source), for this entry.
-      type: dict
-    failed:
-      description: Whether the entry failed.
-      type: bool
-    msg:
-      description: Why the entry failed.
-      type: str
-      sample: "disk_id: disk 2002 of Linode 1001 is swap, not ext3 or ext4"
-    field:
-      description: The option at fault, when there is one.
-      type: str
-      sample: captures[3].disk_id
+      returned: for each entry of O(captures)
+      contains:
+        name:
+          description: The entry's O(captures[].name), the key it is under.
+          type: str
+          returned: always
+          sample: web-1
+        changed:
+          description: Whether the entry created or changed an image (in check mode, whether it would).
+          type: bool
+          returned: always
+          sample: true
+        image:
+          description: As RV(image), for this entry.
+          type: dict
+          returned: when the entry's image was found, created or would be created
+        source:
+          description: As RV(source), for this entry.
+          type: dict
+          returned: when the entry's instance and disk were found
+        error:
+          description: Why the entry failed, on one line. The task fails when any entry has one.
+          type: str
+          returned: when the entry failed
+          sample: "Disk 'Swap' (2002) has filesystem swap: swap disks cannot be captured; Linode captures only ext3/ext4 disks (disk_id)"
+        field:
+          description: The option at fault, as the entry's place in O(captures) and its key.
+          type: str
+          returned: when the entry failed and an option is at fault
+          sample: captures[3].disk_id
+  sample:
+    web-1:
+      name: web-1
+      changed: true
+      source: {linode_id: 1001, disk_id: 2001, filesystem: ext4}
+      image: {id: private/100001, label: web-golden-web-1, status: available}
+    swap:
+      name: swap
+      changed: false
+      error: "Disk 'Swap' (2002) has filesystem swap: swap disks cannot be captured; Linode captures only ext3/ext4 disks (disk_id)"
+      field: captures[1].disk_id
 deleted:
   description: IDs of the images deleted, by O(state=absent) or by O(recreate).
   returned: always
@@ -356,11 +379,19 @@ api_requests:
   returned: always
   type: dict
   sample: {GET: 4, POST: 1, total: 5}
+field:
+  description:
+    - The option at fault when the task failed because of one (the failure's C(msg) says why), for example
+      V(captures[2].name) or V(replicate_regions).
+    - Entries of O(captures) that failed on their own have theirs in RV(captures.<name>.field) instead.
+  returned: on failure, when an option is at fault
+  type: str
+  sample: replicate_regions
 """
 
 from ansible_collections.golden_image.linode.plugins.module_utils import images as img
 from ansible_collections.golden_image.linode.plugins.module_utils.base import WAIT_ARGUMENT_SPEC, LinodeModuleBase
-from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError, format_api_error
+from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError, format_api_error, one_line
 from ansible_collections.golden_image.linode.plugins.module_utils.instances import (
     check_capturable,
     choose_disk,
@@ -403,8 +434,9 @@ class LinodeImageCapture(LinodeModuleBase):
         known_disks=dict(type="list", elements="dict"),
         captures=dict(
             type="list", elements="dict",
-            options=dict((key, dict(type=kind, elements="str") if kind == "list" else dict(type=kind))
-                         for key, kind in CAPTURE_ENTRY_KEYS.items()),
+            # An entry's outcome is returned under its name: every entry needs one.
+            options=dict((key, dict(type=kind, elements="str") if kind == "list"
+                          else dict(type=kind, required=key == "name")) for key, kind in CAPTURE_ENTRY_KEYS.items()),
             mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")],
             required_one_of=[("linode_id", "linode_label")],
         ),
@@ -452,7 +484,20 @@ class LinodeImageCapture(LinodeModuleBase):
                                   "captures): replicate each image with a task of its own", field="replicate_regions")
             if self.params["state"] == "absent":
                 raise LinodeError("captures cannot be combined with state: absent", field="state")
+            self._check_names(self.params["captures"])
         self._validate_capture(self.params)
+
+    @staticmethod
+    def _check_names(entries):
+        """Each entry's outcome is returned under its name, so no two entries may share one."""
+        first = {}
+        for index, entry in enumerate(entries):
+            name = entry["name"]
+            if name in first:
+                raise LinodeError("captures[%d].name %r is also the name of captures[%d]: each entry needs its own name "
+                                  "(its outcome is returned under it)" % (index, name, first[name]),
+                                  field="captures[%d].name" % index)
+            first[name] = index
 
     @staticmethod
     def _validate_capture(options):
@@ -618,7 +663,7 @@ class LinodeImageCapture(LinodeModuleBase):
 
     def capture_many(self):
         """captures: each entry as its own capture, one after another, then one wait for all of them."""
-        task_params, outcomes, before = self.params, [], []
+        task_params, outcomes, before = self.params, {}, {}
         self.running, self.labels_taken = [], {}
         shared = self._shared_labels(task_params["captures"])
         for index, entry in enumerate(task_params["captures"]):
@@ -636,26 +681,27 @@ class LinodeImageCapture(LinodeModuleBase):
                 # An invalid token fails every entry alike: stop at the first.
                 if not isinstance(exc, LinodeError) and (not is_api_error(exc) or is_api_error(exc, 401)):
                     raise
-                self.result.update(failed=True, msg=str(exc) if isinstance(exc, LinodeError) else format_api_error(exc))
+                self.result["error"] = str(exc) if isinstance(exc, LinodeError) else format_api_error(exc)
                 if getattr(exc, "field", None):
                     self.result["field"] = "captures[%d].%s" % (index, exc.field)
-            before.append(self.result.pop("diff", {}).get("before", {}))
-            self.result["name"] = entry["name"]
-            outcomes.append(self.result)
+            name = entry["name"]
+            before[name] = self.result.pop("diff", {}).get("before", {})
+            self.result["name"] = name
+            outcomes[name] = self.result
         self.params = task_params
         if self.running:
             shown = ", ".join(self.running[:RUNNING_SHOWN]) + (
                 " and %d more" % (len(self.running) - RUNNING_SHOWN) if len(self.running) > RUNNING_SHOWN else "")
             self.warn("%d of the instances are running, not offline: %s. A running database may be captured "
                       "mid-write; shut them down first, or set require_offline to refuse." % (len(self.running), shown))
-        self.result = dict(changed=any(o["changed"] for o in outcomes), deleted=[], captures=outcomes)
+        self.result = dict(changed=any(o["changed"] for o in outcomes.values()), deleted=[], captures=outcomes)
         if self.params["wait"] and not self.module.check_mode:
-            self._wait_for_all(outcomes)
-        self.result["diff"] = dict(before=before, after=[o.get("image", {}) for o in outcomes])
-        failed = [o for o in outcomes if o.get("failed")]
+            self._wait_for_all(outcomes.values())
+        self.result["diff"] = dict(before=before, after=dict((name, o.get("image", {})) for name, o in outcomes.items()))
+        failed = [o for o in outcomes.values() if "error" in o]
         if failed:
             raise LinodeError("%d of %d captures failed: %s" % (len(failed), len(outcomes), "; ".join(
-                "%s: %s" % (o["name"] or o.get("source", {}).get("linode_id", "?"), o["msg"]) for o in failed)))
+                "%s: %s" % (o["name"], o["error"]) for o in failed)))
 
     @staticmethod
     def _shared_labels(entries):
@@ -668,13 +714,13 @@ class LinodeImageCapture(LinodeModuleBase):
         reasons = {}
         for label, indexes in by_label.items():
             for index in indexes if len(indexes) > 1 else ():
-                names = ", ".join("captures[%d] (%s)" % (i, entries[i].get("name") or "no name") for i in indexes)
+                names = ", ".join("captures[%d] (%s)" % (i, entries[i]["name"]) for i in indexes)
                 reasons[index] = "label %r is the label of %s: each capture needs its own label" % (label, names)
         return reasons
 
     def _wait_for_all(self, outcomes):
         capturing = dict((o["image"]["id"], o) for o in outcomes
-                         if not o.get("failed") and o["image"].get("status") != "available")
+                         if "error" not in o and o["image"].get("status") != "available")
         if not capturing:
             return
         available, failed = wait_for_captures(self.client, dict(
@@ -684,7 +730,7 @@ class LinodeImageCapture(LinodeModuleBase):
             if image_id in available:
                 outcome["image"] = available[image_id]
             else:
-                outcome.update(failed=True, msg=failed[image_id])
+                outcome["error"] = one_line(failed[image_id])
 
     def _delete_after(self, new_image, old_images):
         """recreate: delete the old images only once the new one is available."""

@@ -96,6 +96,13 @@ api_requests:
   returned: always
   type: dict
   sample: {GET: 1, total: 1}
+field:
+  description:
+    - The option at fault when the task failed because of one (the failure's C(msg) says why), for example
+      V(query) or V(label_prefix).
+  returned: on failure, when an option is at fault
+  type: str
+  sample: query
 """
 
 import traceback

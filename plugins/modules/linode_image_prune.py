@@ -106,6 +106,13 @@ api_requests:
   description: Linode API requests the task sent, by HTTP method, and their C(total).
   returned: always
   type: dict
+field:
+  description:
+    - The option at fault when the task failed because of one (the failure's C(msg) says why), for example
+      V(keep) or V(label_prefix).
+  returned: on failure, when an option is at fault
+  type: str
+  sample: label_prefix
 """
 
 from ansible_collections.golden_image.linode.plugins.module_utils import images as img

@@ -78,6 +78,13 @@ api_requests:
   returned: always
   type: dict
   sample: {GET: 1, total: 1}
+field:
+  description:
+    - The option at fault when the task failed because of one (the failure's C(msg) says why), for example
+      V(ids) when one of them matches no instance, or V(api_token).
+  returned: on failure, when an option is at fault
+  type: str
+  sample: ids
 """
 
 from ansible_collections.golden_image.linode.plugins.module_utils.base import LinodeModuleBase

@@ -29,7 +29,7 @@ description:
     the other one refuses those instances.
   - An instance claimed by another run whose claim holds (see O(claim_ttl) and O(take_over)) is refused, with an error
     naming that run and until when, and left alone, marker included. O(state=restored) never touches it either and
-    reports the run in RV(instances[].claimed_by); if that marker records V(running) and the instance is not running,
+    reports the run in RV(instances.<id>.claimed_by); if that marker records V(running) and the instance is not running,
     the instance also fails (it is left off; pass the O(run_id) of the run that stopped it, or O(take_over)).
   - O(state=restored) boots the instances whose marker is this run's, or another run's that has expired or is named in
     O(take_over), or the tag C(golden_image.linode:restore=running) of earlier versions, and records V(running). It
@@ -199,57 +199,76 @@ instance:
   type: dict
 instances:
   description:
-    - One entry per instance, in the order of O(linode_ids) (one entry with O(linode_id) or O(linode_label)).
-    - RV(instances[].error) and RV(instances[].claimed_by) are there only when they apply. For an id that does not
-      exist, RV(instances[].label), RV(instances[].previous_status), RV(instances[].status),
-      RV(instances[].restore_status) and RV(instances[].instance) are null.
+    - One entry per instance (see RV(instances.<id>)), keyed by its ID as a string (for example V("1001")), in the order
+      of O(linode_ids) (one entry with O(linode_id) or O(linode_label)).
+    - RV(instances.<id>.error) and RV(instances.<id>.claimed_by) are there only when they apply. For an id that does
+      not exist, RV(instances.<id>.label), RV(instances.<id>.previous_status), RV(instances.<id>.status),
+      RV(instances.<id>.restore_status) and RV(instances.<id>.instance) are null.
   returned: always
-  type: list
-  elements: dict
+  type: dict
   contains:
-    id:
-      description: ID of the instance.
-      type: int
-    label:
-      description: Label of the instance (null if it does not exist).
-      type: str
-    previous_status:
-      description: Status before the task (null if it does not exist).
-      type: str
-    status:
-      description: Status after the task (in check mode, the status a real run would end in).
-      type: str
-    restore_status:
-      description:
-        - The status a O(state=restored) brings it back to, V(running) or V(offline), as found before the task.
-        - V(running) if it ran or was booting; else the status its marker records, unless that marker is stale; else
-          V(offline). This is what O(remember=true) writes in its marker (null if the instance does not exist).
-      type: str
-    changed:
-      description: Whether the task changed this instance (an action sent, a marker written or removed).
-      type: bool
-    error:
-      description:
-        - Why this instance failed. The task fails when any entry has one.
-        - A refused claim reads C(claimed by run <run_id> until <time> UTC (claim_ttl) ...); an instance a restore
-          leaves off under another run's claim reads C(left offline) and names that run and until when.
-      type: str
-      returned: when this instance failed
-    claimed_by:
-      description:
-        - The run ID of another run whose claim holds this instance. With O(state=stopped) the instance was refused
-          (and RV(instances[].error) says so). With O(state=restored) it was left alone, as that run restores it; it
-          has an RV(instances[].error) too when it is left off although that marker records V(running).
-      type: str
-      returned: when another run's live claim holds the instance
-    instance:
-      description: The instance as the Linode API returned it last (null if it does not exist).
+    <id>:
+      description: The outcome for the instance whose ID is C(<id>), with the keys below.
       type: dict
-  sample: [{id: 1001, label: web-1, previous_status: running, status: offline, restore_status: running,
-            changed: true, instance: {id: 1001, status: offline}},
-           {id: 1002, label: web-2, previous_status: running, status: running, restore_status: running,
-            changed: false, claimed_by: "4711", error: "claimed by run 4711 until 2025-01-01T12:00:00 UTC (claim_ttl), ...",
-            instance: {id: 1002, status: running}}]
+      returned: for each instance
+      contains:
+        id:
+          description: ID of the instance (as a number; the key it is under is the same as a string).
+          type: int
+          returned: always
+          sample: 1001
+        label:
+          description: Label of the instance (null if it does not exist).
+          type: str
+          returned: always
+          sample: web-1
+        previous_status:
+          description: Status before the task (null if it does not exist).
+          type: str
+          returned: always
+          sample: running
+        status:
+          description: Status after the task (in check mode, the status a real run would end in).
+          type: str
+          returned: always
+          sample: offline
+        restore_status:
+          description:
+            - The status a O(state=restored) brings it back to, V(running) or V(offline), as found before the task.
+            - V(running) if it ran or was booting; else the status its marker records, unless that marker is stale; else
+              V(offline). This is what O(remember=true) writes in its marker (null if the instance does not exist).
+          type: str
+          returned: always
+          sample: running
+        changed:
+          description: Whether the task changed this instance (an action sent, a marker written or removed).
+          type: bool
+          returned: always
+          sample: true
+        error:
+          description:
+            - Why this instance failed, on one line. The task fails when any entry has one.
+            - A refused claim reads C(claimed by run <run_id> until <time> UTC (claim_ttl) ...); an instance a restore
+              leaves off under another run's claim reads C(left offline) and names that run and until when.
+          type: str
+          returned: when this instance failed
+        claimed_by:
+          description:
+            - The run ID of another run whose claim holds this instance. With O(state=stopped) the instance was refused
+              (and RV(instances.<id>.error) says so). With O(state=restored) it was left alone, as that run restores it;
+              it has an RV(instances.<id>.error) too when it is left off although that marker records V(running).
+          type: str
+          returned: when another run's live claim holds the instance
+        instance:
+          description: The instance as the Linode API returned it last (null if it does not exist).
+          type: dict
+          returned: always
+  sample:
+    "1001": {id: 1001, label: web-1, previous_status: running, status: offline, restore_status: running,
+             changed: true, instance: {id: 1001, status: offline}}
+    "1002": {id: 1002, label: web-2, previous_status: running, status: running, restore_status: running,
+             changed: false, claimed_by: "4711", error: "claimed by run 4711 until 2025-01-01T12:00:00 UTC (claim_ttl), ...",
+             instance: {id: 1002, status: running}}
 elapsed_s:
   description: Seconds the task took.
   returned: always
@@ -259,12 +278,20 @@ api_requests:
   returned: always
   type: dict
   sample: {GET: 3, POST: 1, total: 4}
+field:
+  description:
+    - The option at fault when the task failed because of one (the failure's C(msg) says why), for example
+      V(linode_ids) when one of them does not exist, or V(run_id).
+    - Instances that failed on their own have their reason in RV(instances.<id>.error).
+  returned: on failure, when an option is at fault
+  type: str
+  sample: linode_ids
 """
 
 import secrets
 
 from ansible_collections.golden_image.linode.plugins.module_utils.base import WAIT_ARGUMENT_SPEC, LinodeModuleBase
-from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
+from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError, one_line
 from ansible_collections.golden_image.linode.plugins.module_utils.instances import (
     LEGACY_POWER_MARKER_TAG,
     RUN_ID_PATTERN,
@@ -508,7 +535,7 @@ class LinodeInstancePower(LinodeModuleBase):
                       % (linode_id, self.latest[linode_id]["status"], marker.tag if marker else "", reason))
 
     def _report(self):
-        entries = []
+        entries = {}
         for linode_id in self.order:
             instance = self.latest.get(linode_id)
             entry = dict(
@@ -522,18 +549,19 @@ class LinodeInstancePower(LinodeModuleBase):
             )
             # Only when they apply, so that "error is defined" tells a failed instance.
             if linode_id in self.errors:
-                entry["error"] = self.errors[linode_id]
+                entry["error"] = self.errors[linode_id] = one_line(self.errors[linode_id])
             if linode_id in self.claimed_by:
                 entry["claimed_by"] = self.claimed_by[linode_id]
-            entries.append(entry)
+            # Keyed by the id as linode_ids names it; a string, as the keys of a result are once Ansible has it.
+            entries[str(linode_id)] = entry
         if self.changed_ids:
             self.mark_changed()
         self.result.update(run_id=self.run_id, instances=entries)
-        self.result["diff"] = dict(before=dict((str(i), e["previous_status"]) for i, e in zip(self.order, entries)),
-                                   after=dict((str(i), e["status"]) for i, e in zip(self.order, entries)))
+        self.result["diff"] = dict(before=dict((key, e["previous_status"]) for key, e in entries.items()),
+                                   after=dict((key, e["status"]) for key, e in entries.items()))
         if self.params["linode_ids"] is None:
-            self.result.update(previous_status=entries[0]["previous_status"], status=entries[0]["status"],
-                               instance=entries[0]["instance"])
+            only = entries[str(self.order[0])]
+            self.result.update(previous_status=only["previous_status"], status=only["status"], instance=only["instance"])
         if self.errors:
             missing = any(i not in self.latest for i in self.errors)
             raise LinodeError("; ".join("Linode %s: %s" % (i, self.errors[i]) for i in self.order if i in self.errors),

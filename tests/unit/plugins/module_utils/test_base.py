@@ -14,6 +14,7 @@ import requests
 from requests.adapters import BaseAdapter
 
 from ansible.module_utils._internal import _traceback
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.golden_image.linode.plugins.module_utils.base import LinodeModuleBase
 
@@ -213,3 +214,21 @@ def test_a_token_given_as_api_url_by_mistake_is_not_shown(api, capsys, monkeypat
     assert result["msg"].startswith("api_url (or LINODE_API_URL) must be")
     assert_no_token(result)
     assert fake.sent == []
+
+
+class CrashOnTwoLines(LinodeModuleBase):
+    """A module with a bug whose exception's message spans lines, and a warning that does too."""
+
+    def run_task(self) -> None:
+        self.warn("first\r\n  warning line")
+        raise ValueError("first line\r\n\r\n  second line")
+
+
+def test_a_failure_and_a_warning_are_shown_on_one_line(api, capsys, monkeypatch):
+    api()
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda module, message: warned.append(message))
+    result = run(CrashOnTwoLines, {"api_url": API_URL, "api_token": TOKEN_LINES[0]}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == "Unexpected ValueError: first line second line"
+    assert warned == ["first warning line"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from linode_api4 import ApiError
 
@@ -63,3 +65,36 @@ def test_invalid_tags(tags, message):
     with pytest.raises(LinodeError, match=message) as raised:
         validate_tags(tags)
     assert raised.value.field == "tags"
+
+
+# One line (issue 12): the API's error bodies may hold "\r\n"; a reason is shown in a table and a recap.
+
+def test_line_breaks_in_api_reasons_become_one_space(client_with):
+    body = {"errors": [{"field": "disk_id", "reason": "Disk is\r\n  not ready.\r\n"}, {"reason": "Try\n\nagain\r"}]}
+    error = _api_error(client_with, 400, body)
+    assert format_api_error(error) == "Linode API 400 on POST /v4/images: disk_id: Disk is not ready.; Try again"
+
+
+def test_line_breaks_in_a_body_that_is_not_json_become_one_space():
+    request = SimpleNamespace(method="GET", url="https://api.example/v4/images")
+    response = SimpleNamespace(request=request, text="<html>\r\n  <body>502 Bad Gateway</body>\r\n</html>\r\n")
+    error = SimpleNamespace(status=502, json=None, response=response)
+    assert format_api_error(error) == "Linode API 502 on GET /v4/images: <html> <body>502 Bad Gateway</body> </html>"
+
+
+def test_anything_else_is_made_one_line_too():
+    assert format_api_error(ValueError("first\r\nsecond")) == "first second"
+
+
+@pytest.mark.parametrize("message,shown", [
+    ("one line", "one line"),
+    ("a\r\nb", "a b"),
+    ("a \r\n\t b", "a b"),
+    ("a\n\n\nb\rc", "a b c"),
+    ("tabs\tand  spaces stay", "tabs\tand  spaces stay"),
+    ("\r\nends\r\n", " ends "),
+])
+def test_a_linode_error_is_one_line(message, shown):
+    error = LinodeError(message, field="label")
+    assert str(error) == shown and error.message == shown and error.args == (shown,)
+    assert error.field == "label"

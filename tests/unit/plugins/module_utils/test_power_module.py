@@ -62,7 +62,9 @@ def run_power(api, clock, **args):
 
 
 def by_id(result):
-    return dict((entry["id"], entry) for entry in result["instances"])
+    """The entries of ``result["instances"]`` by integer id, checking that each is keyed by its id as a string."""
+    assert all(key == str(entry["id"]) for key, entry in result["instances"].items()), result["instances"]
+    return dict((entry["id"], entry) for entry in result["instances"].values())
 
 
 @pytest.fixture
@@ -93,7 +95,7 @@ def test_a_fleet_stop_waits_for_those_on_their_way_with_those_it_shuts_down(api,
     api.add(2, "running")
     api.start_job(2, "shutdown")
     result = run_power(api, clock, linode_ids=[1, 2], state="stopped")
-    assert [e["status"] for e in result["instances"]] == ["offline", "offline"]
+    assert dict((key, e["status"]) for key, e in result["instances"].items()) == {"1": "offline", "2": "offline"}
     assert [e["path"] for e in api.requests("POST")] == ["/linode/instances/1/shutdown"]
 
 
@@ -139,7 +141,7 @@ def test_the_marker_goes_only_once_the_instance_is_read_back_running(api, clock)
     seen = []
     api.hooks.append(lambda fleet, entry: seen.append(fleet.instances[1]["status"]) if entry["method"] == "PUT" else None)
     result = run_power(api, clock, linode_ids=[1], state="restored", run_id="r1")
-    assert result["instances"][0]["changed"] and seen == ["running"]
+    assert result["instances"]["1"]["changed"] and seen == ["running"]
 
 
 def test_without_wait_the_marker_of_a_booted_instance_stays(api, clock):
@@ -162,7 +164,7 @@ def test_a_failed_untag_is_retried_then_warned_about_and_the_stray_marker_never_
     clock.sleep(60)
     before = len(api.log)
     again = run_power(api, clock, linode_ids=[1], state="restored", run_id="r1")
-    assert not again["failed"] and again["instances"][0]["changed"]
+    assert not again["failed"] and again["instances"]["1"]["changed"]
     assert api.instances[1]["status"] == "offline" and api.tags(1) == []
     # A read, the events that show the boot after the marker, the removal: no boot.
     assert [(e["method"], e["path"]) for e in api.log[before:]] == [
@@ -176,7 +178,7 @@ def test_a_stale_marker_of_an_expired_run_is_removed_not_acted_on(api, clock):
     result = run_power(api, clock, linode_ids=[1], state="restored", run_id="new")
     assert not result["failed"] and api.instances[1]["status"] == "offline" and api.tags(1) == []
     assert api.requests("POST") == []
-    assert result["instances"][0]["restore_status"] == "offline"
+    assert result["instances"]["1"]["restore_status"] == "offline"
 
 
 def test_restore_leaves_a_live_claim_of_another_run_alone_and_boots_an_expired_one(api, clock):
@@ -210,7 +212,7 @@ def test_a_claim_marks_running_and_offline_instances_with_what_it_found(api, clo
     assert not result["failed"] and result["run_id"] == "r1"
     assert api.tags(1) == ["env=prod", marker("r1", epoch(0))] and api.tags(2) == [marker("r1", epoch(0), "offline")]
     assert [api.instances[i]["status"] for i in (1, 2)] == ["offline", "offline"]
-    assert [e["restore_status"] for e in result["instances"]] == ["running", "offline"]
+    assert [(key, e["restore_status"]) for key, e in result["instances"].items()] == [("1", "running"), ("2", "offline")]
     # read, two claims, the read-back a poll interval after them, the shutdown, then the wait's reads.
     methods = [(e["method"], e["path"]) for e in api.log]
     assert methods[:5] == [("GET", "/linode/instances"), ("PUT", "/linode/instances/1"), ("PUT", "/linode/instances/2"),
@@ -256,7 +258,7 @@ def test_an_expired_or_killed_runs_claim_is_taken_over_keeping_what_it_recorded(
                        take_over=["killed"])
     assert not result["failed"]
     assert [api.tags(i) for i in (1, 2, 3)] == [[marker("me", epoch(0))]] * 3
-    assert [e["restore_status"] for e in result["instances"]] == ["running"] * 3
+    assert [by_id(result)[i]["restore_status"] for i in (1, 2, 3)] == ["running"] * 3
     restored = run_power(api, clock, linode_ids=[1, 2, 3], state="restored", run_id="me")
     assert [api.instances[i]["status"] for i in (1, 2, 3)] == ["running"] * 3
     assert [api.tags(i) for i in (1, 2, 3)] == [[], [], []] and not restored["failed"]
@@ -310,3 +312,53 @@ def test_bad_claim_options_fail_naming_the_option_before_any_request(api, clock,
     result = run_power(api, clock, linode_ids=[1], state="stopped", remember=True, **{option: value})
     assert result["failed"] and result["field"] == option and option in result["msg"]
     assert api.log == []
+
+
+# ---------------------------------------------------------------------------- the result's shape (issue 12)
+
+def documented_entry_keys():
+    """The keys RETURN documents for an entry of instances."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    from ansible_collections.golden_image.linode.plugins.modules import linode_instance_power  # pylint: disable=import-outside-toplevel
+    return set(yaml.safe_load(linode_instance_power.RETURN)["instances"]["contains"]["<id>"]["contains"])
+
+
+def test_instances_are_keyed_by_id_as_a_string_in_the_order_of_linode_ids(api, clock):
+    for linode_id in (1, 2, 3):
+        api.add(linode_id, "running")
+    api.add(4, "running", [marker("other", epoch(0))])
+    result = run_power(api, clock, linode_ids=[3, 424242, 1, 4, 2], state="stopped", remember=True, run_id="me")
+    instances = result["instances"]
+    assert list(instances) == ["3", "424242", "1", "4", "2"]
+    assert [entry["id"] for entry in instances.values()] == [3, 424242, 1, 4, 2]
+    for entry in instances.values():
+        assert set(entry) <= documented_entry_keys(), sorted(set(entry) - documented_entry_keys())
+        assert "failed" not in entry and "msg" not in entry
+    assert [key for key, entry in instances.items() if "error" in entry] == ["424242", "4"]
+    assert instances["4"]["claimed_by"] == "other"
+    assert instances["3"]["changed"] and instances["3"]["status"] == "offline"
+    assert result["failed"] and result["field"] == "linode_ids"
+    assert result["diff"]["after"] == {"3": "offline", "424242": None, "1": "offline", "4": "running", "2": "offline"}
+
+
+def test_one_instance_is_keyed_by_its_id_and_also_at_the_top(api, clock):
+    api.add(7, "running")
+    result = run_power(api, clock, linode_id=7, state="stopped")
+    assert not result["failed"]
+    assert list(result["instances"]) == ["7"]
+    entry = result["instances"]["7"]
+    assert entry["previous_status"] == result["previous_status"] == "running"
+    assert entry["status"] == result["status"] == "offline"
+    assert entry["instance"] == result["instance"] and entry["changed"] is True
+
+
+def test_an_api_error_body_with_line_breaks_is_one_line_in_the_entry_and_the_message(api, clock):
+    api.add(1, "running")
+    api.add(2, "running")
+    api.fault("PUT", "/instances/1$", status=400, reason="Tags are\r\n  invalid.\r\nSee the docs.\r\n")
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped", remember=True)
+    error = result["instances"]["1"]["error"]
+    assert "Tags are invalid. See the docs." in error
+    assert "\r" not in error and "\n" not in error
+    assert "\r" not in result["msg"] and "\n" not in result["msg"] and "Tags are invalid. See the docs." in result["msg"]
+    assert "error" not in result["instances"]["2"]
