@@ -60,15 +60,8 @@ def test_every_module_is_checked():
     assert "linode_image_capture.py" in names and "linode_instance_power.py" in names and len(names) >= 6, names
 
 
-# linode_image_wait is being changed on another branch (issue 12): its result's "failed" is renamed and its RETURN
-# gains "field" there. Strict, so that the merge that brings it fails these marks until they are dropped.
-OTHER_BRANCH = {"linode_image_wait.py": "linode_image_wait's RETURN is fixed on branch i12-w: drop this mark on merging"}
-
-
 def each_module():
-    return [pytest.param(path, id=os.path.basename(path)[:-3], marks=[
-        pytest.mark.xfail(strict=True, reason=OTHER_BRANCH[os.path.basename(path)])]
-        if os.path.basename(path) in OTHER_BRANCH else []) for path in MODULES]
+    return [pytest.param(path, id=os.path.basename(path)[:-3]) for path in MODULES]
 
 
 @pytest.mark.parametrize("path", each_module())
