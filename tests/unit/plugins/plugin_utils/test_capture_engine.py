@@ -231,8 +231,8 @@ def test_report_rows_changed_and_table():
     first = {"a": outcome("captured", host="a", image_id="private/1", size=900, duration_s=61.0, acted=["shutdown", "capture", "boot"])}
     second = {"b": outcome("refused", host="b", reason="host checks: / is xfs"), "c": outcome("would_capture", host="c")}
     rows = engine.report([first, second, first])
-    assert [(r["host"], r["result"], r["changed"]) for r in rows] == [("a", "captured", True), ("b", "refused", False),
-                                                                    ("c", "would_capture", True)]
+    expected = [("a", "captured", True), ("b", "refused", False), ("c", "would_capture", True)]
+    assert [(r["host"], r["result"], r["changed"]) for r in rows] == expected
     assert set(rows[0]) == set(engine.REPORT_KEYS) | {"changed"}
     assert engine.report(second, host="b")["reason"] == "host checks: / is xfs"
     with pytest.raises(engine.EngineError):
