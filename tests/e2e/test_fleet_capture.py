@@ -14,6 +14,7 @@ runs killed below are given a known run id, so that the reruns can be checked ag
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -189,7 +190,8 @@ def assert_refused_for_claim(run: harness.Run, host: harness.Host, claimant: str
     assert fatal and all("table above" in line for line in fatal), f"{fatal}\n{run.tail()}"
     table = [line for line in run.output.splitlines() if re.match(rf'^\s*"{re.escape(host.name)} ', line)]
     assert len(table) == 1 and all(needle in table[0] for needle in needles), f"{needles}: {table}\n{run.tail()}"
-    assert sum(run.output.count(needle) for needle in needles[:1]) == 1, f"the reason is shown more than once\n{run.tail()}"
+    # The table is a list printed as JSON: the reason appears there, JSON-escaped, and nowhere else.
+    assert run.output.count(json.dumps(row["reason"])[1:-1]) == 1, f"the reason is not shown exactly once\n{run.tail()}"
 
 
 # --------------------------------------------------------------------------- check mode
