@@ -156,9 +156,11 @@ def unchecked(state):
 
 
 def row(outcome):
-    """A host's row in the report, and whether this host itself changed anything (or would, in check mode)."""
+    """A host's row in the report, whether this host itself changed anything (or would, in check mode), and
+    whether it fails at the end of the role."""
     line = dict((key, outcome[key]) for key in REPORT_KEYS)
     line["changed"] = bool(outcome["acted"]) or outcome["result"] in (WOULD_CAPTURE, WOULD_RESUME, WOULD_UPDATE)
+    line["fails"] = outcome["result"] in FAILING
     return line
 
 
@@ -270,7 +272,7 @@ def _host_checks(state, applies, answer, context):
     limit = float(context.get("size_limit", 6144))
     margin = float(context.get("margin", 0.10))
     most = round((1 - margin) * limit, 1)
-    checked = set(to_check(dict((h, state[h]) for h in applies)))
+    checked = set(to_check(state))
     for host in sorted(answer):
         if host not in checked:
             if (answer[host] or {}).get("skipped") or not answer[host]:
@@ -312,7 +314,7 @@ def _hint(entry):
 
 
 def _record(state, applies, answer, context):
-    stopping = set(to_stop(dict((h, state[h]) for h in applies)))
+    stopping = set(to_stop(state))
     entries = _answers_for(answer, "instances", [h for h in applies if state[h]["linode_id"] in stopping], state,
                            "record", by_linode=True)
     for host in applies:
@@ -328,7 +330,7 @@ def _record(state, applies, answer, context):
 
 
 def _shutdown(state, applies, answer, context):
-    stopping = set(to_stop(dict((h, state[h]) for h in applies)))
+    stopping = set(to_stop(state))
     entries = _answers_for(answer, "instances", [h for h in applies if state[h]["linode_id"] in stopping], state,
                            "shutdown", by_linode=True)
     marker = MARKER_PREFIX + str(context.get("run_id")) + ":"

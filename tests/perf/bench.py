@@ -474,10 +474,28 @@ def event_starts(events: list, log: list) -> dict:
     return starts
 
 
-def failure_reasons(output: str) -> dict:
-    """'task: message' (ids, labels and numbers folded) -> how many hosts failed so, from the playbook's output."""
-    reasons = collections.Counter()
-    task = "?"
+# A host's line of the image_capture role's table (a JSON string of the debug task's list): its result and
+# reason. Ours prints a reason there only; its fatal line points at it.
+TABLE_LINE = re.compile(r'^\s*"(\S+) .*?  ((?:would )?(?:failed|refused|fail|refuse): .*)",?$')
+
+
+def table_reasons(output: str) -> dict:
+    """host -> 'result: reason' from the role's table (the last one printed), for hosts refused or failed."""
+    reasons = {}
+    for line in output.splitlines():
+        found = TABLE_LINE.match(line)
+        if found:
+            try:
+                reasons[found.group(1)] = json.loads('"%s"' % found.group(2))
+            except ValueError:
+                reasons[found.group(1)] = found.group(2)
+    return reasons
+
+
+def fatal_messages(output: str) -> list:
+    """(task, host, message) of every fatal line, the message taken from the role's table when the line points there."""
+    table = table_reasons(output)
+    found_all, task = [], "?"
     for line in output.splitlines():
         found = TASK_LINE.match(line)
         if found:
@@ -489,8 +507,16 @@ def failure_reasons(output: str) -> dict:
                 message = json.loads(found.group(2)).get("msg", found.group(2))
             except ValueError:
                 message = found.group(2)
-            message = re.sub(r"\d+", "N", re.sub(r"bench-\d+", "HOST", str(message)))[:200]
-            reasons["%s: %s" % (task, message)] += 1
+            found_all.append((task, found.group(1), table.get(found.group(1), str(message))))
+    return found_all
+
+
+def failure_reasons(output: str) -> dict:
+    """'task: message' (ids, labels and numbers folded) -> how many hosts failed so, from the playbook's output."""
+    reasons = collections.Counter()
+    for task, _host, message in fatal_messages(output):
+        message = re.sub(r"\d+", "N", re.sub(r"bench-\d+", "HOST", message))[:200]
+        reasons["%s: %s" % (task, message)] += 1
     return dict(reasons)
 
 
@@ -498,12 +524,8 @@ RATE_LIMITED = re.compile(r"\b429\b|Too many requests", re.IGNORECASE)
 
 
 def failed_by_429(output: str) -> list:
-    """Hosts whose failure message (a ``fatal:`` line of the playbook's output) names a 429."""
-    hosts = set()
-    for found in FATAL_LINE.finditer(output):
-        if RATE_LIMITED.search(found.group(2)):
-            hosts.add(found.group(1))
-    return sorted(hosts)
+    """Hosts whose failure message (a ``fatal:`` line, or the role's table line it points at) names a 429."""
+    return sorted(set(host for _task, host, message in fatal_messages(output) if RATE_LIMITED.search(message)))
 
 
 def measure(name: str, count: int, forks: int, speed: float, hosts: list, played: dict, log: list, shim_log: list,

@@ -9,59 +9,24 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from unittest import mock
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline, RetryPolicy
-from ansible_collections.golden_image.linode.plugins.module_utils.transport import LinodeSession, build_client
 from ansible_collections.golden_image.linode.plugins.modules.linode_image_wait import LinodeImageWait
+from module_runner import run_module
 from recorded_api import api_time
 
 CAPTURE_PROGRESS = [(0, "started", 0), (16, "started", 64), (92, "started", 0)]
-
-
-class Finished(Exception):
-    def __init__(self, failed, result):
-        super(Finished, self).__init__(result.get("msg"))
-        self.failed = failed
-        self.result = result
 
 
 def run_wait(api, clock, check_mode=False, **args):
     """Run the module with ``args`` against ``api``: the result, with ``failed`` True or False and the warnings."""
     args.setdefault("poll_interval", 5)
     args.setdefault("wait_timeout", 3600)
-    module_args = dict(args, api_token="secret-token-123", api_url="https://api.example", _ansible_check_mode=check_mode)
-    with patch_module_args(module_args):
-        module = LinodeImageWait.define_module()
-    task = LinodeImageWait(module)
-    task.deadline = Deadline(args["wait_timeout"], clock)
-
-    def connect():
-        session = LinodeSession(5.0, task.deadline, RetryPolicy(rng=random.Random(7)))
-        session.mount("https://", api)
-        task.client = build_client("secret-token-123", "https://api.example", "v4", None, 5.0, task.deadline)
-        task.client.session = session
-        return task.client
-
-    task.connect = connect
-
-    def finish(failed):
-        def record(**result):
-            raise Finished(failed, result)
-        return record
-
-    with mock.patch.object(module, "exit_json", side_effect=finish(False)), \
-            mock.patch.object(module, "fail_json", side_effect=finish(True)), \
-            mock.patch.object(module, "warn") as warn:
-        with pytest.raises(Finished) as finished:
-            task.run()
-    result = dict(finished.value.result)
+    result, failed, warnings = run_module(LinodeImageWait, api, clock, dict(args, _ansible_check_mode=check_mode))
     assert "failed" not in result, "the module must not return a key named failed"
-    return dict(result, failed=finished.value.failed, warnings=[c.args[0] for c in warn.call_args_list])
+    return dict(result, failed=failed, warnings=warnings)
 
 
 def image(number, linode_id, status="creating", with_id=True):

@@ -7,58 +7,22 @@ Each asserts the fleet after the task and the requests it cost.
 
 from __future__ import annotations
 
-import random
-from unittest import mock
-
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline, RetryPolicy
-from ansible_collections.golden_image.linode.plugins.module_utils.transport import LinodeSession, build_client
 from ansible_collections.golden_image.linode.plugins.modules.linode_instance_power import LinodeInstancePower
 from fleet_api import DURATIONS, FleetApi, epoch, other_run_writes
+from module_runner import run_module
 
 # The tag earlier versions wrote: still read as "was running", with no run and no time.
 LEGACY_POWER_MARKER_TAG = "golden_image.linode:restore=running"
-
-
-class Finished(Exception):
-    def __init__(self, failed, result):
-        super(Finished, self).__init__(result.get("msg"))
-        self.failed = failed
-        self.result = result
 
 
 def run_power(api, clock, **args):
     """Run the module with ``args`` against ``api``; the result, with ``failed`` True or False."""
     args.setdefault("poll_interval", 5)
     args.setdefault("wait_timeout", 600)
-    with patch_module_args(dict(args, api_token="secret-token-123", api_url="https://api.example")):
-        module = LinodeInstancePower.define_module()
-    task = LinodeInstancePower(module)
-    task.deadline = Deadline(args["wait_timeout"], clock)
-
-    def connect():
-        session = LinodeSession(5.0, task.deadline, RetryPolicy(rng=random.Random(7)))
-        session.mount("https://", api)
-        task.client = build_client("secret-token-123", "https://api.example", "v4", None, 5.0, task.deadline)
-        task.client.session = session
-        return task.client
-
-    task.connect = connect
-
-    def finish(failed):
-        def record(**result):
-            raise Finished(failed, result)
-        return record
-
-    with mock.patch.object(module, "exit_json", side_effect=finish(False)), \
-            mock.patch.object(module, "fail_json", side_effect=finish(True)), \
-            mock.patch.object(module, "warn") as warn:
-        with pytest.raises(Finished) as finished:
-            task.run()
-    result = dict(finished.value.result, failed=finished.value.failed, warnings=[c.args[0] for c in warn.call_args_list])
-    return result
+    result, failed, warnings = run_module(LinodeInstancePower, api, clock, args)
+    return dict(result, failed=failed, warnings=warnings)
 
 
 def by_id(result):

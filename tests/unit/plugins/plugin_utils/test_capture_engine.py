@@ -233,7 +233,9 @@ def test_report_rows_changed_and_table():
     rows = engine.report([first, second, first])
     expected = [("a", "captured", True), ("b", "refused", False), ("c", "would_capture", True)]
     assert [(r["host"], r["result"], r["changed"]) for r in rows] == expected
-    assert set(rows[0]) == set(engine.REPORT_KEYS) | {"changed"}
+    assert set(rows[0]) == set(engine.REPORT_KEYS) | {"changed", "fails"}
+    assert [r["fails"] for r in rows] == [False, True, False]
+    assert engine.report({"d": outcome("would_refuse", host="d")}, host="d")["fails"]
     assert engine.report(second, host="b")["reason"] == "host checks: / is xfs"
     with pytest.raises(engine.EngineError):
         engine.report(second, host="zz")
