@@ -141,5 +141,8 @@ e2e: collection system-deps
 test: sanity lint changelog-lint units emulator-tests docs
 	$(MAKE) --no-print-directory -j7 --output-sync=target integration-groups e2e awx-tests bench-smoke
 
+# Targets of their own (one file each under mk/), listed in `test` above when they are part of it.
+-include mk/*.mk
+
 clean:
 	rm -rf $(VENV) .cache .ansible tests/output docs/build
