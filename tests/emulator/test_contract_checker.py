@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -151,10 +150,8 @@ def test_the_parsed_spec_is_cached_by_sha256(contract, tmp_path):
         (tmp_path / cached[0].name).write_bytes(cached[0].read_bytes())
     else:  # a read-only checkout: build one here
         assert not Contract(contract.spec_file, cache_dir=tmp_path).loaded_from_cache
-    started = time.perf_counter()
     again = Contract(contract.spec_file, cache_dir=tmp_path)
     assert again.loaded_from_cache and again.spec_sha256 == contract.spec_sha256
-    assert time.perf_counter() - started < 1.0
 
 
 # ---- valid exchanges -------------------------------------------------------------------------
@@ -539,16 +536,3 @@ def test_expect_invalid_request(contract):
     routes[("GET", "/v4/images/private/1337")] = (401, {"detail": "no"})
     with contract.expect_invalid_request(), pytest.raises(AssertionError, match="'errors' is a required property"):
         session.get(API + "/images/private/1337")  # the response is still checked
-
-
-# ---- speed -----------------------------------------------------------------------------------
-
-
-def test_validation_is_fast_enough_for_thousands_of_exchanges(contract):
-    request, response = exchange("GET", "/images/private/1337", body=VALID_IMAGE)
-    contract.validate_exchange(request, response)
-    started = time.perf_counter()
-    for _round in range(200):
-        contract.validate_exchange(request, response)
-    per_exchange = (time.perf_counter() - started) / 200
-    assert per_exchange < 0.02, f"{per_exchange * 1000:.1f} ms per exchange"
