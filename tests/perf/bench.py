@@ -355,6 +355,10 @@ def run_one(contender: dict, count: int, speed: float, workdir: str, verbose: bo
         played = run_playbooks(commands, env, run_dir, timeout)
         log = emulator.control("requests")["requests"]
         state = emulator.control("state")
+        # Kept with the playbook output when the work directory is (--keep, or a faulty run).
+        for filename, document in (("requests.json", log), ("state.json", state)):
+            with open(os.path.join(run_dir, filename), "w", encoding="utf-8") as handle:
+                json.dump(document, handle)
         shim_log = shim.requests() if shim is not None else []
     finally:
         if shim is not None:
@@ -1034,6 +1038,7 @@ def main() -> int:
 
     workdir = tempfile.mkdtemp(prefix="golden-image-bench-")
     runs = []
+    completed = False
     try:
         if OURS in contenders:
             contenders[OURS]["collections"] = snapshot_collection(workdir, args.collection_ref)
@@ -1054,9 +1059,15 @@ def main() -> int:
                      run["cpu_s"], run["cpu_per_host_s"]), flush=True)
             for path in run["profiles"]:
                 print("  profile: %s" % path, flush=True)
+        completed = True
     finally:
-        if args.keep:
-            print("work directory kept: %s" % workdir, file=sys.stderr)
+        # A run that failed a host, duplicated an image or left an instance off keeps its playbook
+        # output, inventories and emulator state: such a failure may not come back on a rerun.
+        faulty = [os.path.basename(run["run_dir"]) for run in runs if run["failed_hosts"] or run["duplicates"] or run["not_restored"]]
+        if args.keep or faulty or not completed:
+            print("work directory kept%s: %s" % (
+                " (%s)" % ", ".join(faulty) if faulty else "" if completed else " (the run was interrupted)", workdir),
+                file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
