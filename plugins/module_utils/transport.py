@@ -32,6 +32,7 @@ import collections
 import email.utils
 import os
 import re
+import sys
 import time
 import traceback
 from urllib.parse import urlsplit
@@ -56,6 +57,7 @@ try:
 except ImportError:
     HAS_LINODE_API4 = False
     LINODE_API4_IMPORT_ERROR = traceback.format_exc()
+    LINODE_API4_VERSION = None
     _SessionBase = object
     ApiError = None
     LinodeClient = None
@@ -63,6 +65,22 @@ else:
     HAS_LINODE_API4 = True
     LINODE_API4_IMPORT_ERROR = None
     _SessionBase = requests.Session
+    from importlib.metadata import PackageNotFoundError, version as _distribution_version
+    try:
+        LINODE_API4_VERSION = _distribution_version("linode_api4")
+    except PackageNotFoundError:
+        # A copy without its package metadata (vendored onto sys.path): its version cannot be told.
+        LINODE_API4_VERSION = None
+
+# The linode_api4 releases this transport works with, checked when a client is built (the
+# requirements files give no cap, so that one collection does not hold back another's SDK in a
+# shared execution environment). The floor is the release the collection is tested with. The
+# ceiling is needed: build_client replaces the SDK's ``LinodeClient.session`` attribute, which is
+# no documented interface; a major release that stopped sending requests through it would drop
+# every timeout and the rule that a POST is never sent twice, without any error.
+LINODE_API4_MINIMUM = (5, 48, 0)
+LINODE_API4_BELOW = (6,)
+LINODE_API4_REQUIRED = ">=%s,<%s" % (".".join(map(str, LINODE_API4_MINIMUM)), ".".join(map(str, LINODE_API4_BELOW)))
 
 COLLECTION_NAME = "golden_image.linode"
 COLLECTION_VERSION = "0.1.0"
@@ -418,12 +436,26 @@ def require_scopes(client, needed, purpose: str) -> None:
             field="api_token")
 
 
+def check_linode_api4_version(installed: str | None) -> None:
+    """Raises ``LinodeError`` naming the installed and the required linode_api4 when they do not match."""
+    if installed is None:
+        return
+    numbers = [int(number) for number in re.findall(r"\d+", installed)][:3]
+    release = tuple(numbers + [0] * (3 - len(numbers)))
+    if LINODE_API4_MINIMUM <= release < LINODE_API4_BELOW:
+        return
+    raise LinodeError(
+        "golden_image.linode needs linode_api4 %s, but the Python running it (%s) has linode_api4 %s: "
+        "pip install 'linode_api4%s'" % (LINODE_API4_REQUIRED, sys.executable, installed, LINODE_API4_REQUIRED))
+
+
 def build_client(api_token: str, api_url: str, api_version: str, ca_path: str | None,
                  request_timeout: float, deadline: Deadline, policy: RetryPolicy | None = None):
     """A ``linode_api4.LinodeClient`` whose every request goes through a ``LinodeSession``.
 
-    Raises ``LinodeError`` naming the setting at fault before anything is sent.
+    Raises ``LinodeError`` naming the setting (or the linode_api4 release) at fault before anything is sent.
     """
+    check_linode_api4_version(LINODE_API4_VERSION)
     check_token(api_token)
     api_url = api_url or DEFAULT_API_URL
     check_api_url(api_url)
