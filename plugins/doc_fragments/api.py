@@ -53,7 +53,7 @@ options:
     default: 30
 requirements:
   - python >= 3.8
-  - linode_api4 >= 5.48.0
+  - linode_api4 >= 5.48.0, < 6
 notes:
   - All modules of this collection are in the C(golden_image.linode.linode) action group, so
     C(module_defaults) for C(group/golden_image.linode.linode) can carry these options.

@@ -65,7 +65,7 @@ options:
     default: 30
 requirements:
   - python >= 3.8
-  - linode_api4 >= 5.48.0
+  - linode_api4 >= 5.48.0, < 6
 notes:
   - GET requests are retried on 408, 429 and 5xx answers with jittered exponential backoff (at most 8 attempts) that
     honours C(Retry-After), for at most five minutes in all; connection errors are retried only within
