@@ -279,7 +279,8 @@ def script(blocks: list[str]) -> str:
     return "\n".join(parts)
 
 
-def run_quick_start(world: harness.World, blocks: list[str]) -> QuickStart:
+def prepare_user(world: harness.World) -> tuple[Path, dict[str, str]]:
+    """An empty directory with the tarball, and the user's set-up the README asks for; returns it and the environment."""
     workdir = world.root / "quickstart"
     home = world.root / "home"
     workdir.mkdir()
@@ -294,13 +295,17 @@ def run_quick_start(world: harness.World, blocks: list[str]) -> QuickStart:
     for host in world.hosts:
         (workdir / "host_vars" / f"{host.name}.yml").write_text(
             yaml.safe_dump({"image_capture_mount": str(host.mount_point), "ansible_python_interpreter": python}), encoding="utf-8")
+    return workdir, user_environment(world, home, config)
+
+
+def run_script(world: harness.World, blocks: list[str], workdir: Path, env: dict[str, str]) -> tuple[int, str, float]:
+    """Run the blocks in one ``bash -e``, the token on its stdin; returns its exit code, its output and when it ended."""
     script_file = world.root / "quickstart.sh"
     script_file.write_text(script(blocks), encoding="utf-8")
     output_file = world.root / "quickstart.out"
-    events_before = len(world.hook_events())
     with output_file.open("w", encoding="utf-8") as output:
         # Its own session: a timeout kills the whole run.
-        process = subprocess.Popen(["bash", "-e", str(script_file)], cwd=workdir, env=user_environment(world, home, config),  # pylint: disable=consider-using-with
+        process = subprocess.Popen(["bash", "-e", str(script_file)], cwd=workdir, env=env,  # pylint: disable=consider-using-with
                                    stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
             process.communicate(input=world.emulator.token + "\n", timeout=QUICK_START_TIMEOUT_S)
@@ -310,16 +315,29 @@ def run_quick_start(world: harness.World, blocks: list[str]) -> QuickStart:
             raise AssertionError(f"the quick start did not finish within {QUICK_START_TIMEOUT_S} s\n"
                                  f"{output_file.read_text(encoding='utf-8', errors='replace')[-6000:]}") from None
     ended = time.time()
+    # What outlived the run (ssh control masters), as a user's logout would end it.
     world.kill_run_leftovers()
-    text = output_file.read_text(encoding="utf-8", errors="replace")
-    markers = [(int(match.group(1)), float(match.group(2)), match.start(), match.end()) for match in BLOCK_MARKER.finditer(text)]
+    return process.returncode, output_file.read_text(encoding="utf-8", errors="replace"), ended
+
+
+def blocks_that_ran(blocks: list[str], output: str, ended: float) -> list[Block]:
+    """Each block that started, with its output and time window, cut at the marker lines."""
+    markers = list(BLOCK_MARKER.finditer(output))
     ran = []
-    for position, (index, started, _start, end) in enumerate(markers[:len(blocks)]):
+    for position, marker in enumerate(markers[:len(blocks)]):
         following = markers[position + 1] if position + 1 < len(markers) else None
-        ran.append(Block(blocks[index], started, following[1] if following else ended, text[end:following[2] if following else len(text)]))
+        ran.append(Block(blocks[int(marker.group(1))], float(marker.group(2)), float(following.group(2)) if following else ended,
+                         output[marker.end():following.start() if following else len(output)]))
+    return ran
+
+
+def run_quick_start(world: harness.World, blocks: list[str]) -> QuickStart:
+    workdir, env = prepare_user(world)
+    events_before = len(world.hook_events())
+    returncode, output, ended = run_script(world, blocks, workdir, env)
     return QuickStart(
-        readme_blocks=blocks, blocks=ran, returncode=process.returncode, output=text, requests=world.emulator.requests_log(),
-        state=world.emulator.state(), hook_events=world.hook_events()[events_before:],
+        readme_blocks=blocks, blocks=blocks_that_ran(blocks, output, ended), returncode=returncode, output=output,
+        requests=world.emulator.requests_log(), state=world.emulator.state(), hook_events=world.hook_events()[events_before:],
         answers={host.name: host.answers() for host in world.hosts}, workdir=workdir, token=world.emulator.token, world=world,
     )
 
