@@ -23,6 +23,9 @@ description:
     C(linode_ipv4) (every IPv4 address, public and private), C(linode_ipv6) (the SLAAC address with its prefix length),
     and C(ansible_host): the first public IPv4 address, when the instance has one (addresses in the private ranges
     10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 and 100.64.0.0/10 are skipped). O(compose) can override C(ansible_host)."
+  - Every host is in the group C(linodes), the group the C(golden_image.linode.capture) playbook captures when its
+    C(capture_hosts) is not given. The group exists even when no instance matches, and then the plugin warns that the
+    inventory is empty, naming the filters. O(groups) and O(keyed_groups) add more groups.
 author:
   - golden_image.linode maintainers (@golden-image)
 extends_documentation_fragment:
@@ -142,6 +145,7 @@ import re
 from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.display import Display
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import (
     LinodeError,
     format_api_error,
@@ -159,6 +163,8 @@ from ansible_collections.golden_image.linode.plugins.module_utils.transport impo
     is_api_error,
 )
 
+display = Display()
+
 # Instances per list request: the most the API allows.
 PAGE_SIZE = 500
 # Retries of one inventory read (429 and 5xx answers) never go on longer than this; requests that reach
@@ -169,6 +175,8 @@ DEADLINE_S = 300
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
 # The configuration options that decide which instances the inventory holds.
 FILTER_OPTIONS = ("regions", "tags", "label_regex", "status")
+# Every host is in this group: the capture playbook's default `capture_hosts` (playbooks/capture.yml).
+FLEET_GROUP = "linodes"
 
 
 def api_filter(regions: list, tags: list) -> dict | None:
@@ -273,7 +281,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             hosts = self._read_hosts(label_regex)
             if self.get_option("cache"):
                 self._cache[cache_key] = {"fingerprint": fingerprint, "hosts": hosts}
+        if not hosts:
+            display.warning(self._empty_inventory_warning(path))
         self._populate(hosts)
+
+    def _empty_inventory_warning(self, path) -> str:
+        """Why a run would do nothing: the filters that selected no instance, or an account without any."""
+        filters = ["%s: %s" % (name, json.dumps(self.get_option(name))) for name in FILTER_OPTIONS if self.get_option(name)]
+        if not filters:
+            return "%s: the account has no instance: the inventory and its group %r are empty." % (path, FLEET_GROUP)
+        return "%s: no instance matches %s: the inventory and its group %r are empty." % (path, ", ".join(filters), FLEET_GROUP)
 
     def _cached_hosts(self, cache_key: str, fingerprint: dict) -> list | None:
         """The hosts of a fresh cache entry read with the same filters and API, else None."""
@@ -403,9 +420,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _populate(self, hosts: list) -> None:
         strict = self.get_option("strict")
+        self.inventory.add_group(FLEET_GROUP)
         for variables in hosts:
             name = variables["linode_label"]
-            self.inventory.add_host(name)
+            self.inventory.add_host(name, group=FLEET_GROUP)
             for key, value in variables.items():
                 self.inventory.set_variable(name, key, value)
             self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)

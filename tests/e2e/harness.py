@@ -655,8 +655,13 @@ def keep_logs(root: Path, destination: Path) -> None:
             shutil.copyfile(path, target)
 
 
-def build_world(stack: ExitStack) -> World:
-    """Everything the test needs, every piece registered on ``stack`` for teardown."""
+def build_world(stack: ExitStack, plans: tuple[HostPlan, ...] = PLANS,
+                adjust_fleet: Callable[[dict], None] | None = None) -> World:
+    """Everything the test needs, every piece registered on ``stack`` for teardown.
+
+    ``plans``: the hosts to build (another test's fleet); ``adjust_fleet`` may change the emulator's
+    fleet document in place before the emulator reads it (tags, instances with no host behind them).
+    """
     check_prerequisites()
     # sshd's privilege separation directory; Debian's packaging creates it only when the service starts.
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
@@ -667,9 +672,12 @@ def build_world(stack: ExitStack) -> World:
     if os.environ.get("E2E_KEEP_LOGS"):
         stack.callback(keep_logs, root, Path(os.environ["E2E_KEEP_LOGS"]))
     events_file = root / "power-hooks.jsonl"
-    hosts = [make_host(stack, plan, index, root, events_file) for index, plan in enumerate(PLANS)]
+    hosts = [make_host(stack, plan, index, root, events_file) for index, plan in enumerate(plans)]
+    fleet = fleet_document(hosts)
+    if adjust_fleet is not None:
+        adjust_fleet(fleet)
     fleet_file = root / "fleet.yml"
-    fleet_file.write_text(yaml.safe_dump(fleet_document(hosts), sort_keys=False), encoding="utf-8")
+    fleet_file.write_text(yaml.safe_dump(fleet, sort_keys=False), encoding="utf-8")
     emulator = start_emulator(stack, fleet_file, root)
     world = World(root, hosts, emulator, events_file)
     # Stopped first on the way out (an ExitStack unwinds in reverse): what a run left behind.

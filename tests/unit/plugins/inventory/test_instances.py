@@ -21,6 +21,7 @@ from ansible.errors import AnsibleError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader, inventory_loader
+from ansible.utils.display import Display
 
 # The directory that holds ansible_collections/golden_image/linode (tests/unit/conftest.py insists on that layout).
 COLLECTIONS_PATH = os.path.abspath(__file__).split(os.sep + "ansible_collections" + os.sep)[0]
@@ -247,6 +248,8 @@ def test_every_instance_becomes_a_host_with_its_variables(api, parse):
     }
     assert run.vars("db-2")["ansible_host"] == "203.0.113.9"
     assert "ansible_host" not in run.vars("vpn-1")
+    # The capture playbook's default capture_hosts.
+    assert run.group("linodes") == run.hosts
     # One request, the most instances a page allows, no filter.
     assert fake.list_requests() == [({"page_size": "500", "page": "1"}, None)]
 
@@ -286,6 +289,7 @@ def test_filters(api, parse, config, x_filter, hosts):
     fake = api(FLEET)
     run = parse(dict(API, **config))
     assert run.hosts == hosts
+    assert run.group("linodes") == hosts
     assert fake.list_requests() == [({"page_size": "500", "page": "1"}, x_filter)]
 
 
@@ -332,6 +336,36 @@ def test_compose_groups_and_keyed_groups(api, parse):
     assert run.group("running") == ["db-1", "vpn-1", "web-1", "web-3"]
 
 
+@pytest.fixture
+def warnings(monkeypatch):
+    """The warnings Ansible would print, in order."""
+    shown = []
+    monkeypatch.setattr(Display, "warning", lambda self, msg, *args, **kwargs: shown.append(msg))
+    return shown
+
+
+def test_an_inventory_with_hosts_warns_of_nothing(api, parse, warnings):
+    api(FLEET)
+    parse(dict(API, tags=["web"]))
+    assert warnings == []
+
+
+@pytest.mark.parametrize("config, fleet, named", [
+    ({"tags": ["golden-image"]}, FLEET, 'tags: ["golden-image"]'),
+    ({"regions": ["us-west"], "label_regex": "^web-", "status": ["running"]}, FLEET,
+     'regions: ["us-west"], label_regex: "^web-", status: ["running"]'),
+    ({}, [], "the account has no instance"),
+])
+def test_an_empty_inventory_says_so_and_still_has_the_linodes_group(api, parse, warnings, config, fleet, named):
+    api(fleet)
+    run = parse(dict(API, **config))
+    assert run.hosts == []
+    # `hosts: linodes` matches an empty group: "no hosts matched" rather than an unknown pattern.
+    assert "linodes" in run.inventory.groups
+    assert len(warnings) == 1 and named in warnings[0] and "'linodes' are empty" in warnings[0], warnings
+    assert TOKEN not in warnings[0]
+
+
 def test_compose_can_override_ansible_host(api, parse):
     api(FLEET)
     run = parse(dict(API, compose={"ansible_host": "linode_ipv6.split('/')[0]"}))
@@ -360,6 +394,7 @@ def test_a_cached_inventory_sends_no_request(api, parse, tmp_path):
     assert second.hosts == first.hosts
     assert second.vars("db-2") == first.vars("db-2")
     assert second.group("region_us_east") == ["vpn-1", "web-1", "web-2"]
+    assert second.group("linodes") == first.hosts
     cached = "".join(p.read_text() for p in (tmp_path / "cache").iterdir())
     assert "web-1" in cached
     assert TOKEN not in cached
