@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
-from conftest import Page, SITE
+from site_pages import SITE, Page
 
 # The theme's defaults: Ansible's blog and forum, as if this were Ansible's own documentation.
 ANSIBLE_SITES = ("forum.ansible.com", "ansible.com/blog")
