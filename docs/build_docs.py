@@ -201,6 +201,12 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def split_anchor(target: str) -> tuple[str, str]:
+    """A link's path and its anchor (after "#"; empty when it has none)."""
+    path, anchor = (target.split("#", 1) + [""])[:2]
+    return path, anchor
+
+
 def markdown_lines(text: str):
     """(line with its end, whether it is code) for each line of a Markdown text; fences count as code."""
     in_code = False
@@ -247,12 +253,12 @@ class Site:
             for kind in ("blob", "tree"):
                 prefix = "%s/%s/%s/" % (self.repository, kind, self.branch)
                 if target.startswith(prefix):
-                    path, _, anchor = target[len(prefix):].partition("#")
+                    path, anchor = split_anchor(target[len(prefix):])
                     break
             else:
                 return target
         else:
-            relative, _, anchor = target.partition("#")
+            relative, anchor = split_anchor(target)
             path = posixpath.normpath(posixpath.join(posixpath.dirname(source), relative))
             if path.startswith("../") or not os.path.exists(os.path.join(self.collection_dir, path)):
                 raise DocsError("%s links %s, which is no file of the collection" % (source, target))
@@ -266,7 +272,7 @@ class Site:
         text = read_text(os.path.join(self.collection_dir, pull.source))
         if not pull.sections:
             # The guide has a title of its own: the file's, a level 1 heading on its first line, goes.
-            title, _, text = text.partition("\n")
+            title, text = (text.split("\n", 1) + [""])[:2]
             if not title.startswith("# "):
                 raise DocsError("%s does not start with its title ('# ...')" % pull.source)
             return self.rewrite(text, pull.source)

@@ -74,7 +74,7 @@ class Page(HTMLParser):
                 collecting.append(data)
 
     def hrefs(self) -> set[str]:
-        return {href for href, _ in self.links}
+        return {link[0] for link in self.links}
 
 
 def render(chromium: str, page: str, screenshot: Path, profile: Path) -> str:

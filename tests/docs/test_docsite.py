@@ -31,11 +31,10 @@ def guides(collection: Path) -> dict[str, str]:
     return titles
 
 
-def module_docs(path: Path) -> tuple[dict, dict]:
-    """A module's DOCUMENTATION and RETURN, as ansible-doc reads them."""
-    strings = {node.targets[0].id: node.value.value for node in ast.parse(path.read_text(encoding="utf-8")).body
-               if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Constant)}
-    return yaml.safe_load(strings["DOCUMENTATION"]), yaml.safe_load(strings["RETURN"])
+def strings_of(path: Path) -> dict[str, str]:
+    """A module's DOCUMENTATION, EXAMPLES and RETURN (its constant strings), as ansible-doc reads them."""
+    return {node.targets[0].id: node.value.value for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Constant)}
 
 
 def markdown_section(text: str, title: str) -> str:
@@ -72,13 +71,16 @@ def test_top_bar_links_the_collections_own_sites(rendered, collection):
 
 def test_module_page_shows_every_option_and_return_value(rendered, collection):
     page = rendered["module-linode_image_capture"]
-    documentation, returns = module_docs(collection / "plugins" / "modules" / "linode_image_capture.py")
+    strings = strings_of(collection / "plugins" / "modules" / "linode_image_capture.py")
+    documentation, returns = yaml.safe_load(strings["DOCUMENTATION"]), yaml.safe_load(strings["RETURN"])
     assert documentation["short_description"] in page.headings[0]
     assert {"parameter-%s" % option for option in documentation["options"]} <= page.ids
     assert {"return-%s" % value for value in returns} <= page.ids
     # The shared API options come from a docs fragment and show as well.
     assert {"parameter-api_token", "parameter-request_timeout"} <= page.ids
-    assert "check_mode" in page.text
+    # The examples, task by task.
+    for task in yaml.safe_load(strings["EXAMPLES"]):
+        assert task["name"] in page.text
 
 
 def test_role_page_shows_its_argument_spec_and_links_its_guide(rendered, collection):
@@ -88,7 +90,8 @@ def test_role_page_shows_its_argument_spec_and_links_its_guide(rendered, collect
     assert main["short_description"] in page.headings[0]
     assert len(main["options"]) >= 10
     assert {"parameter-main--%s" % option for option in main["options"]} <= page.ids
-    assert ("docsite/role_guide.html", "The role's guide") in {(urlsplit(href).path, text) for href, text in page.links}
+    # A reference to the guide (the menu's link to it has no anchor).
+    assert "docsite/role_guide.html#ansible-collections-golden-image-linode-docsite-role-guide" in page.hrefs()
 
 
 def test_role_guide_shows_the_roles_readme(rendered, collection):
@@ -121,10 +124,10 @@ def test_playbook_guide_shows_every_variable_and_survey_question(rendered, colle
         assert survey_file.name in page.text
         for question in survey["spec"]:
             assert question["question_name"] in page.text and question["variable"] in page.text
-    # A role variable links its description on the role's page; the README's link to the role's
-    # README leads to its guide here.
+    # A role variable links its description on the role's page; the README's links to the role's
+    # README and docs/awx.md lead to their guides here, not to the repository.
     assert [href for href in page.hrefs() if href.startswith("../image_capture_role.html#") and href.endswith("image-capture-size-limit")]
-    assert "role_guide.html" in {urlsplit(href).path for href in page.hrefs()}
+    assert not [href for href in page.hrefs() if href.endswith(("/roles/image_capture/README.md", "/docs/awx.md"))]
 
 
 def site_pages() -> list[Path]:
@@ -162,4 +165,3 @@ def test_no_internal_link_is_broken(site):
                 broken.append("%s: %s (no such anchor)" % (path.relative_to(site), reference))
     assert checked > 500
     assert not broken, "\n".join(broken)
-
