@@ -344,7 +344,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _client(self):
         if not HAS_LINODE_API4:
             raise AnsibleError("The golden_image.linode.instances inventory plugin needs the linode_api4 Python library "
-                               "(pip install 'linode_api4>=5.48.0') on the controller.")
+                               "(pip install 'linode_api4>=5.48.0,<6') on the controller.")
         request_timeout = self.get_option("request_timeout")
         if request_timeout <= 0:
             raise AnsibleError("request_timeout must be a positive number of seconds, not %s" % request_timeout)
