@@ -10,7 +10,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from smoke import graph_groups, newest_patches, parse_index_versions, parse_warnings
+from smoke import graph_groups, newest_patches, parse_index_versions, parse_warnings, play_recap
 
 INDEX_OUTPUT = """ansible-core (2.19.14)
 Available versions: 2.19.14, 2.19.13, 2.18.19, 2.18.2, 2.17.14, 2.16.19, 2.16.18, 2.15.13, 2.14.18
@@ -99,3 +99,16 @@ def test_graph_groups_every_host_under_all_and_its_region():
     assert sorted(groups["all"]) == ["coreos-1", "web-1", "web-2"]
     assert groups["region_us_east"] == ["web-1", "coreos-1"] and groups["region_eu_west"] == ["web-2"]
     assert groups["ungrouped"] == []
+
+
+RECAP = """PLAY RECAP *********************************************************************
+coreos-1                   : ok=3    changed=0    unreachable=0    failed=1    skipped=4    rescued=0    ignored=0
+localhost                  : ok=0    changed=0    unreachable=0    failed=1    skipped=0    rescued=0    ignored=0
+web-1                      : ok=27   changed=1    unreachable=0    failed=0    skipped=9    rescued=0    ignored=0
+"""
+
+
+def test_play_recap_counts_by_host():
+    recap = play_recap("TASK [x] ***\nok: [web-1]\n\n" + RECAP)
+    assert sorted(host for host, counts in recap.items() if counts["failed"]) == ["coreos-1", "localhost"]
+    assert recap["web-1"] == {"ok": 27, "changed": 1, "unreachable": 0, "failed": 0, "skipped": 9, "rescued": 0, "ignored": 0}
