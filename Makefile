@@ -141,12 +141,13 @@ e2e: collection system-deps
 
 # The suites that drive playbooks (the four integration groups, e2e, AWX, bench-smoke, the README's quick
 # start, the ansible-core versions) spend much of their time waiting on emulated jobs, so they run side by
-# side (each one's output kept together); the rest runs first, one after the other. ansible-test sanity runs
+# side (tests/utils/run_suites.py prints each one's output whole when it ends, then a summary of all of them and
+# the tail of each failed one, so the end of a CI log says what failed); the rest runs first, one after the other. ansible-test sanity runs
 # once, in tarball-check (mk/tarball.mk): on the unpacked tarball with the repository's tests beside it.
 # bench-smoke: the fleet benchmark at N = 1 and 10 (ours only, unless linode.cloud is set up); it fails
 # when a host fails, an image is duplicated or an instance is not back in its power state.
 test: tarball-check lint changelog-lint units emulator-tests docs-test
-	$(MAKE) --no-print-directory -j9 --output-sync=target integration-groups e2e awx-tests bench-smoke quickstart-test versions
+	$(BIN)/python tests/utils/run_suites.py --make $(MAKE) integration-groups e2e awx-tests bench-smoke quickstart-test versions
 
 # Targets of their own (one file each under mk/).
 -include mk/*.mk
