@@ -22,11 +22,11 @@ description:
     (timeout, connection reset, 5xx) the instance is looked for by its label, and the create is sent again only if
     none exists; Linode refuses a second instance with a label in use anyway. A label Linode still holds for an
     instance being deleted (it does so until the delete has finished) is waited for, within O(wait_timeout).
-  - The image, region and type are checked before any write, each failure naming the option, the ones the API has.
+  - The image, region and type are checked before any write; a refusal names the option and what the API has.
   - With neither O(authorized_keys) nor O(root_pass) a strong random root password is generated. It is sent only in
     the create request and is never returned, logged or shown.
   - O(state=cleanup) deletes every temporary instance (optionally only those whose label starts with O(label_prefix))
-    created at least O(older_than) minutes ago on the API's clock: the instances a killed run left behind.
+    created at least O(older_than) minutes ago on the API's clock, which a killed run left behind.
   - Waits on the instance's own C(status) (V(provisioning), then V(booting), then V(running)), one request a round,
     on the schedule O(poll_interval) describes, first looking after six poll intervals (on record a create from an
     image took 15 to 67 s, and its boot another 14 s or more).
