@@ -41,6 +41,8 @@ SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ec
 LIST_PAGE_SIZE = 500
 # The reason Linode gives for a label in use (recorded).
 LABEL_TAKEN_REASON = "Label must be unique"
+# What a plan or a diff shows of an instance.
+SUMMARY_KEYS = ("id", "label", "image", "region", "type", "status", "tags", "created")
 # Statuses an instance passes through on its way to running after a create.
 ON_THE_WAY_TO_RUNNING = ("provisioning", "booting", "rebooting")
 
@@ -108,7 +110,7 @@ def generate_root_pass() -> str:
     kinds = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "!#%+,-.:=@^_~")
     chars = [secrets.choice(kind) for kind in kinds]
     alphabet = "".join(kinds)
-    chars += [secrets.choice(alphabet) for _ in range(GENERATED_ROOT_PASS_LENGTH - len(chars))]
+    chars += [secrets.choice(alphabet) for _position in range(GENERATED_ROOT_PASS_LENGTH - len(chars))]
     secrets.SystemRandom().shuffle(chars)
     return "".join(chars)
 
@@ -134,8 +136,7 @@ def create_body(label: str, image: str, region: str, instance_type: str, tags: l
 
 def summary(instance: dict) -> dict:
     """What a plan or a diff shows of an instance (never a secret: the API returns none)."""
-    return dict((key, instance.get(key)) for key in ("id", "label", "image", "region", "type", "status", "tags",
-                                                      "created"))
+    return dict((key, instance.get(key)) for key in SUMMARY_KEYS)
 
 
 def find_by_label(client, label: str) -> dict | None:

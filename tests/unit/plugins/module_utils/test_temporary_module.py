@@ -51,8 +51,8 @@ def test_creates_waits_until_running_and_never_shows_the_generated_password(api,
     assert not result["failed"] and result["changed"]
     [post] = api.requests("POST")
     body = post["body"]
-    assert (body["label"], body["image"], body["region"], body["type"]) == ("bake-1", "linode/debian12", "us-east",
-                                                                          "g6-nanode-1")
+    assert (body["label"], body["image"], body["region"], body["type"]) == (
+        "bake-1", "linode/debian12", "us-east", "g6-nanode-1")
     assert body["tags"] == [MARKER, "web-bake"] and body["booted"] is True and "authorized_keys" not in body
     password = body["root_pass"]
     assert len(password) == 40 and all(any(c in kind for c in password) for kind in (
@@ -247,8 +247,8 @@ def test_cleanup_deletes_old_temporary_instances_of_a_prefix_and_nothing_else(ap
     assert [k["label"] for k in result["kept"]] == ["bake-web-2"]
     assert sorted(api.instances) == sorted([young["id"], other_pipeline["id"], users["id"]])
     assert [e["path"] for e in api.requests("DELETE")] == ["/linode/instances/%d" % old["id"]]
-    assert api.requests("GET", "^/linode/instances$")[0]["filter"] == {"tags": MARKER,
-                                                                         "label": {"+contains": "bake-web-"}}
+    assert api.requests("GET", "^/linode/instances$")[0]["filter"] == {
+        "tags": MARKER, "label": {"+contains": "bake-web-"}}
 
 
 def test_cleanup_in_check_mode_and_a_second_cleanup(api, clock):
