@@ -43,8 +43,6 @@ LIST_PAGE_SIZE = 500
 LABEL_TAKEN_REASON = "Label must be unique"
 # What a plan or a diff shows of an instance.
 SUMMARY_KEYS = ("id", "label", "image", "region", "type", "status", "tags", "created")
-# Statuses an instance passes through on its way to running after a create.
-ON_THE_WAY_TO_RUNNING = ("provisioning", "booting", "rebooting")
 
 
 def validate_label(label, field: str = "label") -> None:

@@ -199,7 +199,11 @@ from ansible_collections.golden_image.linode.plugins.module_utils import tempora
 from ansible_collections.golden_image.linode.plugins.module_utils.base import WAIT_ARGUMENT_SPEC, LinodeModuleBase
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import require_scopes
-from ansible_collections.golden_image.linode.plugins.module_utils.waiters import PollSchedule, wait_for_instances
+from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
+    ON_THE_WAY_TO,
+    PollSchedule,
+    wait_for_instances,
+)
 
 # What an existing temporary instance must match to be the one the task describes.
 IDENTITY = ("image", "region", "type")
@@ -314,7 +318,7 @@ class LinodeInstanceTemporary(LinodeModuleBase):
 
     def _wait_running(self, instance):
         """Wait until the instance runs; one that is not on its way fails at once (in check mode too)."""
-        if instance["status"] not in tmp.ON_THE_WAY_TO_RUNNING:
+        if instance["status"] not in ON_THE_WAY_TO["running"]:
             raise LinodeError("The temporary instance %s (%s) is %s and will not run by itself: boot it "
                               "(linode_instance_power) or delete it (state: absent)" % (
                                   instance["label"], instance["id"], instance["status"]))
