@@ -38,6 +38,14 @@ def golden_image_pipeline_view(state, view):
     return _engine_call(engine.VIEWS[view], state)
 
 
+def image_bake_problems(settings):
+    return _engine_call(engine.bake_problems, settings or {})
+
+
+def image_verify_problems(settings, check_mode=False):
+    return _engine_call(engine.verify_problems, settings or {}, check_mode)
+
+
 def image_bake_outcome(answers, check_mode=False):
     return _engine_call(engine.bake_outcome, answers or {}, check_mode)
 
@@ -56,7 +64,9 @@ class FilterModule(object):
             "golden_image_pipeline_start": golden_image_pipeline_start,
             "golden_image_pipeline_advance": golden_image_pipeline_advance,
             "golden_image_pipeline_view": golden_image_pipeline_view,
+            "image_bake_problems": image_bake_problems,
             "image_bake_outcome": image_bake_outcome,
+            "image_verify_problems": image_verify_problems,
             "image_verify_verdict": image_verify_verdict,
             "image_verify_tags": image_verify_tags,
         }

@@ -3,11 +3,14 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The golden-image pipeline's engine: what each step's answer means, and which step comes next.
 
-Pure Python (no Ansible import), so that every decision has a unit test. Three parts:
+Python without Ansible (the collection's label rules from module_utils aside), so that every
+decision has a unit test. Three parts:
 
-- ``bake_outcome``: what a bake on a temporary builder came to (the ``image_bake`` role);
-- ``verify_verdict`` and ``verify_tags``: whether an image booted on a temporary test instance passed
-  its checks, and the tags that say so (the ``image_verify`` role);
+- ``bake_problems`` and ``bake_outcome``: a bake's settings, checked before the first write, and what
+  a bake on a temporary builder came to (the ``image_bake`` role);
+- ``verify_problems``, ``verify_verdict`` and ``verify_tags``: the same for a verification, whether an
+  image booted on a temporary test instance passed its checks, and the tags that say so (the
+  ``image_verify`` role);
 - ``start``, ``advance`` and the views: the pipeline of ``playbooks/golden_image_pipeline.yml``, one
   state that goes through its steps in order (bake or capture, verify, replicate, retention,
   publish). A step that fails stops every later one, so a failed verification never promotes.
@@ -22,6 +25,11 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
+from ansible_collections.golden_image.linode.plugins.module_utils.images import validate_label as validate_image_label
+from ansible_collections.golden_image.linode.plugins.module_utils.temporary import (
+    validate_label as validate_instance_label,
+)
 from ansible_collections.golden_image.linode.plugins.plugin_utils.capture_engine import (
     MIB,
     EngineError,
@@ -51,9 +59,6 @@ LATER_STEPS = ("verify", "replicate", "retention", "publish")
 CAPTURE_MADE = frozenset(["captured", "resumed", "updated", "unchanged"])
 CAPTURE_WOULD = frozenset(["would_capture", "would_resume", "would_update"])
 
-# The prefix names the image (<prefix>-<UTC stamp>) and, after bake- or verify-, the temporary
-# instances: it must suit both labels (an instance label also has no doubled '-', '_' or '.').
-PREFIX_PATTERN = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9]|[-_.](?=[a-zA-Z0-9])){0,29}\Z")
 STAMP_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}\Z")
 
 
@@ -65,7 +70,36 @@ def _fail_reason(answer):
     return None
 
 
+def _label_problem(validate, label, variable):
+    """Why ``label`` is not a valid label (the modules' own rule), naming the role variable, or None."""
+    try:
+        validate(label, field=variable)
+    except LinodeError as exc:
+        return str(exc)
+    return None
+
+
+def _ssh_key_problem(settings, role):
+    if settings.get("host_checks", True) and not settings.get("authorized_keys"):
+        return ("%s_authorized_keys is empty: with %s_host_checks on, Ansible logs in to the temporary instance over SSH, "
+                "so give the public key of the key it connects with (a generated root password is never shown)"
+                % (role, role))
+    return None
+
+
 # The bake (roles/image_bake).
+
+def bake_problems(settings):
+    """What is wrong with a bake's settings (the role's variables, without ``image_bake_``), before any request."""
+    problems = []
+    if bool(settings.get("provision_role")) == bool(settings.get("provision_tasks")):
+        problems.append("give exactly one of image_bake_provision_role (a role name) and image_bake_provision_tasks "
+                        "(a tasks file) (got %s)" % ("both" if settings.get("provision_role") else "neither"))
+    problems.append(_label_problem(validate_image_label, settings.get("label"), "image_bake_label"))
+    problems.append(_label_problem(validate_instance_label, settings.get("builder_label"), "image_bake_builder_label"))
+    problems.append(_ssh_key_problem(settings, "image_bake"))
+    return [p for p in problems if p]
+
 
 def _left_behind(kind, instance, deleted):
     """Why a temporary instance that was created still exists after its delete, or None when it is gone."""
@@ -111,6 +145,20 @@ def bake_outcome(answers, check_mode=False):
 
 
 # The verification (roles/image_verify).
+
+def verify_problems(settings, check_mode=False):
+    """What is wrong with a verification's settings (the role's variables, without ``image_verify_``)."""
+    problems = []
+    if not settings.get("image") and not check_mode:
+        problems.append("image_verify_image is required: the id of the image to verify (private/<number>); only a "
+                        "check run may leave it empty, for an image an earlier step would make")
+    problems.append(_label_problem(validate_instance_label, settings.get("tester_label"), "image_verify_tester_label"))
+    problems.append(_ssh_key_problem(settings, "image_verify"))
+    commands = settings.get("commands")
+    if not isinstance(commands, list) or not all(isinstance(c, str) and c.strip() for c in commands):
+        problems.append("image_verify_commands must be a list of commands, each a non-empty string (got %r)" % (commands,))
+    return [p for p in problems if p]
+
 
 def _check(name, passed, detail):
     return {"check": name, "passed": passed, "detail": one_line(detail)}
@@ -237,18 +285,24 @@ def _keep(value):
 
 
 def _names(settings):
-    """The labels a run uses, from the prefix and the run's UTC stamp."""
+    """The labels a run uses, from the prefix and the run's UTC stamp: the image's <prefix>-<stamp>, the
+    temporary instances' bake-<prefix>-<stamp> and verify-<prefix>-<stamp>, each valid by its own rule."""
     prefix, stamp = settings.get("prefix"), settings.get("stamp")
-    if not isinstance(prefix, str) or not PREFIX_PATTERN.match(prefix):
-        raise EngineError("golden_image_prefix must be 1-30 letters and digits, single '-', '_' or '.' between them "
-                          "(got %r): it names the images (<prefix>-<UTC date>-<time>) and the temporary instances "
-                          "(bake-<prefix>-..., verify-<prefix>-...), and selects the images retention may delete"
-                          % (prefix,))
     if not isinstance(stamp, str) or not STAMP_PATTERN.match(stamp):
         raise EngineError("the run's stamp must be YYYYmmdd-HHMMSS (got %r)" % (stamp,))
-    return {"label": "%s-%s" % (prefix, stamp), "builder": "bake-%s-%s" % (prefix, stamp),
-            "tester": "verify-%s-%s" % (prefix, stamp), "builder_prefix": "bake-%s-" % prefix,
-            "tester_prefix": "verify-%s-" % prefix, "keep_prefix": "%s-" % prefix}
+    if not isinstance(prefix, str) or not prefix:
+        raise EngineError("golden_image_prefix is required: it names the images and selects the ones retention may "
+                          "delete (got %r)" % (prefix,))
+    names = {"label": "%s-%s" % (prefix, stamp), "builder": "bake-%s-%s" % (prefix, stamp),
+             "tester": "verify-%s-%s" % (prefix, stamp), "builder_prefix": "bake-%s-" % prefix,
+             "tester_prefix": "verify-%s-" % prefix, "keep_prefix": "%s-" % prefix}
+    for validate, name in ((validate_image_label, "label"), (validate_instance_label, "tester")) + (
+            ((validate_instance_label, "builder"),) if settings.get("source") == "bake" else ()):
+        problem = _label_problem(validate, names[name], "label")
+        if problem:
+            raise EngineError("golden_image_prefix %r makes the %s label %s, which is not valid: %s" % (
+                prefix, "image" if name == "label" else name, names[name], problem))
+    return names
 
 
 def _plan(settings, names):

@@ -313,10 +313,12 @@ def test_retention_that_deleted_the_verified_image_fails_and_publishes_nothing()
     ({"keep": 0}, "golden_image_keep must be a whole number of 1 or more"),
     ({"keep": "1.5"}, "got '1.5'"),
     ({"keep": True}, "golden_image_keep"),
-    ({"prefix": "web golden"}, "golden_image_prefix must be"),
-    ({"prefix": "-web"}, "golden_image_prefix must be"),
-    ({"prefix": "web--golden"}, "golden_image_prefix must be"),
-    ({"prefix": "w" * 31}, "golden_image_prefix must be"),
+    ({"prefix": "web golden"}, "golden_image_prefix 'web golden' makes the tester label verify-web golden-"),
+    ({"prefix": "-web"}, "makes the tester label verify--web-20260101-120000, which is not valid"),
+    ({"prefix": "web--golden"}, "makes the tester label"),
+    ({"prefix": "web,golden"}, "makes the tester label"),
+    ({"prefix": "w" * 35}, "makes the image label"),
+    ({"prefix": ""}, "golden_image_prefix is required"),
     ({"stamp": "2026-01-01"}, "stamp must be YYYYmmdd-HHMMSS"),
     ({"check_commands": "true"}, "golden_image_check_commands must be a list"),
     ({"regions": [""]}, "golden_image_regions must be a list"),
@@ -347,3 +349,46 @@ def test_advance_leaves_the_state_it_got_alone():
     state = engine.start(BAKE)
     engine.advance(state, "bake", {"result": "baked", "image_id": "private/1"})
     assert state["steps"][0]["result"] == "pending" and state["image_id"] is None
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn+AgYKD ci@example"
+BAKE_SETTINGS = {"provision_role": "web", "label": "golden-20260101-120000", "builder_label": "bake-golden-1",
+                 "host_checks": True, "authorized_keys": [KEY]}
+
+
+@pytest.mark.parametrize("changes, problems", [
+    ({}, []),
+    ({"provision_tasks": "/srv/p.yml"}, ["give exactly one of image_bake_provision_role (a role name) and "
+                                         "image_bake_provision_tasks (a tasks file) (got both)"]),
+    ({"provision_role": ""}, ["give exactly one of image_bake_provision_role (a role name) and "
+                              "image_bake_provision_tasks (a tasks file) (got neither)"]),
+    ({"label": "golden\n1"}, ["image_bake_label must be 1-50 characters"]),
+    ({"builder_label": "1-bake"}, ["image_bake_builder_label must be 3-64 characters"]),
+    ({"authorized_keys": []}, ["image_bake_authorized_keys is empty: with image_bake_host_checks on"]),
+    ({"authorized_keys": [], "host_checks": False}, []),
+    ({"provision_role": None, "label": "", "builder_label": "b", "authorized_keys": None},
+     ["give exactly one", "image_bake_label", "image_bake_builder_label", "image_bake_authorized_keys"]),
+])
+def test_bake_problems_name_the_role_variable(changes, problems):
+    found = engine.bake_problems(dict(BAKE_SETTINGS, **changes))
+    assert len(found) == len(problems) and all(p in f for p, f in zip(problems, found))
+
+
+VERIFY_SETTINGS = {"image": "private/100001", "tester_label": "verify-golden-1", "host_checks": True,
+                   "authorized_keys": [KEY], "commands": ["true"]}
+
+
+@pytest.mark.parametrize("changes, check_mode, problems", [
+    ({}, False, []),
+    ({"image": ""}, False, ["image_verify_image is required"]),
+    ({"image": ""}, True, []),
+    ({"tester_label": "verify golden"}, False, ["image_verify_tester_label must be 3-64 characters"]),
+    ({"authorized_keys": []}, False, ["image_verify_authorized_keys is empty"]),
+    ({"commands": "true"}, False, ["image_verify_commands must be a list of commands"]),
+    ({"commands": ["true", " "]}, False, ["image_verify_commands must be a list of commands"]),
+])
+def test_verify_problems_name_the_role_variable(changes, check_mode, problems):
+    found = engine.verify_problems(dict(VERIFY_SETTINGS, **changes), check_mode)
+    assert len(found) == len(problems) and all(p in f for p, f in zip(problems, found))
