@@ -54,6 +54,10 @@ def image_verify_verdict(answers, settings, check_mode=False):
     return _engine_call(engine.verify_verdict, answers or {}, settings or {}, check_mode)
 
 
+def image_verify_report(outcome):
+    return _engine_call(engine.verify_report, outcome or {})
+
+
 def image_verify_tags(tags, verified):
     return _engine_call(engine.verify_tags, tags, verified)
 
@@ -68,5 +72,6 @@ class FilterModule(object):
             "image_bake_outcome": image_bake_outcome,
             "image_verify_problems": image_verify_problems,
             "image_verify_verdict": image_verify_verdict,
+            "image_verify_report": image_verify_report,
             "image_verify_tags": image_verify_tags,
         }

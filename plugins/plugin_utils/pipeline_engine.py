@@ -79,6 +79,15 @@ def _label_problem(validate, label, variable):
     return None
 
 
+def _tasks_file_problem(path, variable):
+    """A tasks file is looked for relative to the role's and the playbook's directories, not the user's:
+    only an absolute path says which file is meant."""
+    if path and not str(path).startswith("/"):
+        return ("%s must be an absolute path (got %r): a relative one is looked for in the role's and the playbook's "
+                "directories, not in yours" % (variable, path))
+    return None
+
+
 def _ssh_key_problem(settings, role):
     if settings.get("host_checks", True) and not settings.get("authorized_keys"):
         return ("%s_authorized_keys is empty: with %s_host_checks on, Ansible logs in to the temporary instance over SSH, "
@@ -95,6 +104,7 @@ def bake_problems(settings):
     if bool(settings.get("provision_role")) == bool(settings.get("provision_tasks")):
         problems.append("give exactly one of image_bake_provision_role (a role name) and image_bake_provision_tasks "
                         "(a tasks file) (got %s)" % ("both" if settings.get("provision_role") else "neither"))
+    problems.append(_tasks_file_problem(settings.get("provision_tasks"), "image_bake_provision_tasks"))
     problems.append(_label_problem(validate_image_label, settings.get("label"), "image_bake_label"))
     problems.append(_label_problem(validate_instance_label, settings.get("builder_label"), "image_bake_builder_label"))
     problems.append(_ssh_key_problem(settings, "image_bake"))
@@ -157,6 +167,7 @@ def verify_problems(settings, check_mode=False):
     commands = settings.get("commands")
     if not isinstance(commands, list) or not all(isinstance(c, str) and c.strip() for c in commands):
         problems.append("image_verify_commands must be a list of commands, each a non-empty string (got %r)" % (commands,))
+    problems.append(_tasks_file_problem(settings.get("tasks"), "image_verify_tasks"))
     return [p for p in problems if p]
 
 
@@ -211,7 +222,8 @@ def _user_checks(answers, settings):
     if settings.get("tasks"):
         tasks = answers.get("tasks")
         name = "tasks: %s" % settings["tasks"]
-        if tasks is None:
+        # A dict once they ran (empty: passed); anything else (None, or "" from an older ansible-core) is not run.
+        if not isinstance(tasks, dict):
             checks.append(_check(name, None, "not run"))
         elif not tasks:
             checks.append(_check(name, True, "passed"))
@@ -264,6 +276,27 @@ def verify_verdict(answers, settings, check_mode=False):
     elif error:
         outcome.update(result="error", reason=failure)
     return outcome
+
+
+VERDICT_WORDS = {True: "passed", False: "FAILED", None: "not run"}
+
+
+def verify_report(outcome):
+    """The lines a person reads: the verdict, then one line a check."""
+    image = outcome.get("image_id") or "the image to be made"
+    first = {
+        "verified": "image %s verified" % image,
+        "failed": "image %s FAILED its verification: %s" % (image, outcome.get("reason")),
+        "error": "image %s could not be verified: %s" % (image, outcome.get("reason")),
+        "would_verify": "check mode, nothing written: would boot %s on a test instance and run these checks" % image,
+    }.get(outcome.get("result"), "image %s: %s" % (image, outcome.get("result")))
+    lines = [first]
+    for check in outcome.get("checks") or []:
+        verdict = "would run" if outcome.get("result") == "would_verify" else VERDICT_WORDS[check["passed"]]
+        lines.append("%-9s %s%s" % (verdict, check["check"], "" if verdict == "would run" else ": " + check["detail"]))
+    if outcome.get("tester_error"):
+        lines.append(outcome["tester_error"])
+    return lines
 
 
 def verify_tags(tags, verified):

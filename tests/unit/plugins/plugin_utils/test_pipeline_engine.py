@@ -119,6 +119,8 @@ VERDICTS = [
      {"host_checks": False}, False, "verified", [True, None, None, True, True, True], ""),
     ("no user checks: the built-in ones", answers(commands=[], tasks=None), {"commands": [], "tasks": None}, False,
      "verified", [True, True, True], ""),
+    ("tasks not run (null, or '' from an older ansible-core)", answers(tasks=""), {}, False, "verified",
+     [True, True, True, True, True, None], ""),
     ("a command not run is not a pass", answers(commands=[{"item": "test -f /etc/motd", "rc": 0}]), {}, False,
      "verified", [True, True, True, None, True, True], ""),
     ("check mode: would verify, every check would run", {"tester": {"instance": {"id": None}}}, {}, True,
@@ -146,6 +148,25 @@ def test_verify_names_each_check_and_says_what_it_saw():
         ("boots", "Linode 40001 is running"), ("SSH answers", "within 12 s"),
         ("root filesystem", "ext4, 1500.0 MiB used, /"), ("command: systemctl is-active nginx", "exited 0"),
         ("command: test -f /etc/motd", "exited 0"), ("tasks: /srv/checks.yml", "passed")]
+
+
+def test_verify_report_gives_the_verdict_then_a_line_a_check():
+    failed = engine.verify_verdict(answers(commands=[{"item": "systemctl is-active nginx", "rc": 3, "stdout": "inactive"}],
+                                           deleted=STILL_THERE), SETTINGS)
+    assert engine.verify_report(failed) == [
+        "image private/100001 FAILED its verification: command: systemctl is-active nginx: exited 3: inactive",
+        "passed    boots: Linode 40001 is running",
+        "passed    SSH answers: within 12 s",
+        "passed    root filesystem: ext4, 1500.0 MiB used, /",
+        "FAILED    command: systemctl is-active nginx: exited 3: inactive",
+        "not run   command: test -f /etc/motd: not run",
+        "passed    tasks: /srv/checks.yml: passed",
+        failed["tester_error"]]
+    planned = engine.verify_report(engine.verify_verdict({}, dict(SETTINGS, image=""), check_mode=True))
+    assert planned[0] == "check mode, nothing written: would boot the image to be made on a test instance and run these checks"
+    assert planned[1:] == ["would run boots", "would run SSH answers", "would run root filesystem",
+                           "would run command: systemctl is-active nginx", "would run command: test -f /etc/motd",
+                           "would run tasks: /srv/checks.yml"]
 
 
 @pytest.mark.parametrize("deleted, left", [
@@ -360,6 +381,7 @@ BAKE_SETTINGS = {"provision_role": "web", "label": "golden-20260101-120000", "bu
 
 @pytest.mark.parametrize("changes, problems", [
     ({}, []),
+    ({"provision_role": None, "provision_tasks": "provision.yml"}, ["image_bake_provision_tasks must be an absolute path"]),
     ({"provision_tasks": "/srv/p.yml"}, ["give exactly one of image_bake_provision_role (a role name) and "
                                          "image_bake_provision_tasks (a tasks file) (got both)"]),
     ({"provision_role": ""}, ["give exactly one of image_bake_provision_role (a role name) and "
@@ -388,6 +410,8 @@ VERIFY_SETTINGS = {"image": "private/100001", "tester_label": "verify-golden-1",
     ({"authorized_keys": []}, False, ["image_verify_authorized_keys is empty"]),
     ({"commands": "true"}, False, ["image_verify_commands must be a list of commands"]),
     ({"commands": ["true", " "]}, False, ["image_verify_commands must be a list of commands"]),
+    ({"tasks": "checks.yml"}, False, ["image_verify_tasks must be an absolute path (got 'checks.yml')"]),
+    ({"tasks": "/srv/checks.yml"}, False, []),
 ])
 def test_verify_problems_name_the_role_variable(changes, check_mode, problems):
     found = engine.verify_problems(dict(VERIFY_SETTINGS, **changes), check_mode)
