@@ -467,7 +467,10 @@ def _verify(state, answer, context):
     state["verification"] = {"image_id": answer.get("image_id") or state["image_id"], "label": state["label"],
                              "result": result, "reason": answer.get("reason") or ""}
     if state["check_mode"] and result == "would_verify":
-        return WOULD, _step(state, "verify")["detail"]
+        # The role knows which checks it would run (its host checks may be off): its list, not the plan's.
+        return WOULD, "boot %s on test instance %s and check: %s; tag it %s or %s" % (
+            state["label"], state["tester"], ", ".join(c["check"] for c in answer.get("checks") or []) or "it boots",
+            VERIFIED_TAG, VERIFY_FAILED_TAG)
     if result == "verified" and not answer.get("tester_left"):
         state["verified"] = True
         return DONE, "%s passed: %s" % (state["image_id"], ", ".join(
@@ -511,10 +514,20 @@ def _retention(state, answer, context):
 
 
 def _publish(state, answer, context):
+    """``answer``: the image read back (linode_image_info). Only an available image that still carries the
+    verified mark is published; in check mode, where it may not exist yet, the step says it would be."""
     if state["check_mode"]:
         return WOULD, _step(state, "publish")["detail"]
     if not state["verified"] or not state["image_id"]:
         raise EngineError("publish: only a verified image is published")
+    if _fail_reason(answer):
+        return FAILED, "reading %s back: %s" % (state["image_id"], _fail_reason(answer))
+    image = ((answer.get("images") or [None])[0]) or {}
+    if image.get("id") != state["image_id"]:
+        return FAILED, "%s does not exist any more" % state["image_id"]
+    if image.get("status") != "available" or VERIFIED_TAG not in (image.get("tags") or []):
+        return FAILED, "%s is %s%s" % (state["image_id"], image.get("status"), "" if VERIFIED_TAG in (
+            image.get("tags") or []) else ", without the %s tag" % VERIFIED_TAG)
     return DONE, "golden_image_id = %s" % state["image_id"]
 
 

@@ -196,6 +196,7 @@ VERIFIED = {"result": "verified", "image_id": "private/100001", "reason": "", "t
             "checks": [{"check": "boots", "passed": True}, {"check": "SSH answers", "passed": True}]}
 REPLICATED = {"changed": True, "image": {"id": "private/100001", "regions": [{"region": "us-east"}, {"region": "eu-west"}]}}
 PRUNED = {"changed": True, "kept": [{"id": "private/100001"}, {"id": "private/90"}], "deleted": [{"id": "private/80"}]}
+READ_BACK = {"images": [{"id": "private/100001", "status": "available", "tags": ["golden", engine.VERIFIED_TAG]}]}
 
 
 def run(state, *steps):
@@ -215,7 +216,7 @@ def test_a_bake_goes_through_every_step_and_publishes_the_verified_image():
         "golden-20260101-120000", "bake-golden-20260101-120000", "verify-golden-20260101-120000")
     assert (state["builder_prefix"], state["tester_prefix"], state["keep_prefix"]) == ("bake-golden-", "verify-golden-", "golden-")
     state = run(state, ("bake", {"result": "baked", "image_id": "private/100001"}), ("verify", VERIFIED),
-                ("replicate", REPLICATED), ("retention", PRUNED), ("publish", {}))
+                ("replicate", REPLICATED), ("retention", PRUNED), ("publish", READ_BACK))
     assert results(state) == [("bake", "done"), ("verify", "done"), ("replicate", "done"), ("retention", "done"),
                               ("publish", "done")]
     assert engine.next_step(state) is None and not engine.fails(state)
@@ -264,22 +265,47 @@ def test_a_failed_verification_is_published_as_such():
 def test_check_mode_says_what_each_step_would_do_and_publishes_nothing():
     state = engine.start(BAKE, check_mode=True)
     prune = {"changed": True, "kept": [{"id": "private/90"}, {"id": "private/85"}], "deleted": [{"id": "private/80"}]}
-    state = run(state, ("bake", {"result": "would_bake", "image_id": None}), ("verify", {"result": "would_verify"}),
+    would_verify = {"result": "would_verify", "checks": [{"check": "boots"}, {"check": "command: true"}]}
+    state = run(state, ("bake", {"result": "would_bake", "image_id": None}), ("verify", would_verify),
                 ("replicate", {}), ("retention", prune), ("publish", {}))
     assert [r for _s, r in results(state)] == ["would"] * 5
     details = dict((s["step"], s["detail"]) for s in state["steps"])
     assert details["bake"] == ("create builder bake-golden-20260101-120000 from linode/debian12 in us-east "
                                "(g6-nanode-1), provision it with role web, capture image golden-20260101-120000 from "
                                "its disk, delete the builder")
-    assert details["verify"].startswith("boot golden-20260101-120000 on test instance verify-golden-20260101-120000 in "
-                                        "us-east (g6-nanode-1) and check that it boots, SSH answers, its root "
-                                        "filesystem is ext3/ext4 and used as expected, 1 command exits 0; tag it "
-                                        "golden_image.linode:verified")
+    assert details["verify"] == ("boot golden-20260101-120000 on test instance verify-golden-20260101-120000 and "
+                                 "check: boots, command: true; tag it golden_image.linode:verified or "
+                                 "golden_image.linode:verify-failed")
     # The new image does not exist yet: it would take the place of the second image the prune kept.
     assert details["retention"] == ("would keep golden-20260101-120000 (to be made), private/90; "
                                     "would delete private/85, private/80")
     assert "golden_image_id" not in engine.stats(state) and not engine.fails(state)
     assert engine.table(state)[-1].endswith("(check mode: nothing was written)")
+
+
+def test_the_plan_says_what_each_step_will_do():
+    details = dict((s["step"], s["detail"]) for s in engine.start(dict(BAKE, delete_failed=True))["steps"])
+    assert details["verify"] == (
+        "boot golden-20260101-120000 on test instance verify-golden-20260101-120000 in us-east (g6-nanode-1) and check "
+        "that it boots, SSH answers, its root filesystem is ext3/ext4 and used as expected, 1 command exits 0; tag it "
+        "golden_image.linode:verified, or golden_image.linode:verify-failed and delete it")
+    assert details["retention"] == ("keep the 2 newest verified images labelled golden-*, golden-20260101-120000 among "
+                                    "them, and delete the older verified ones")
+
+
+@pytest.mark.parametrize("read_back, reason", [
+    ({"images": []}, "private/100001 does not exist any more"),
+    ({"images": [dict(READ_BACK["images"][0], tags=["golden"])]},
+     "private/100001 is available, without the golden_image.linode:verified tag"),
+    ({"images": [dict(READ_BACK["images"][0], status="creating")]}, "private/100001 is creating"),
+    ({"failed": True, "msg": "401 Invalid Token"}, "reading private/100001 back: 401 Invalid Token"),
+])
+def test_only_an_available_image_still_marked_verified_is_published(read_back, reason):
+    state = run(engine.start(dict(BAKE, regions=[], keep=None)), ("bake", {"result": "baked", "image_id": "private/100001"}),
+                ("verify", VERIFIED))
+    state = engine.advance(state, "publish", read_back)
+    assert results(state)[-1] == ("publish", "failed") and state["steps"][-1]["detail"] == reason
+    assert "golden_image_id" not in engine.stats(state)
 
 
 def test_check_mode_fails_where_a_real_run_would():
@@ -294,7 +320,9 @@ def test_a_reference_capture_and_the_steps_not_asked_for():
     assert results(state) == [("capture", "pending"), ("verify", "pending"), ("replicate", "skipped"),
                               ("retention", "skipped"), ("publish", "pending")]
     assert state["steps"][0]["detail"] == "capture image golden-20260101-120000 from the disk of web-1"
-    state = run(state, ("capture", {"result": "captured", "image_id": "private/7"}), ("verify", VERIFIED), ("publish", {}))
+    read_back = {"images": [dict(READ_BACK["images"][0], id="private/7")]}
+    state = run(state, ("capture", {"result": "captured", "image_id": "private/7"}), ("verify", VERIFIED),
+                ("publish", read_back))
     assert engine.stats(state)["golden_image_id"] == "private/7"
     assert dict((s["step"], s["detail"]) for s in state["steps"])["retention"] == \
         "golden_image_keep is not set: no image is deleted"
