@@ -25,6 +25,9 @@ def created(linode_id=40001, label="bake-golden-20260101-120000", status="runnin
 
 GONE = {"changed": True, "instance": {"id": 40001}, "deleted": [{"id": 40001}]}
 STILL_THERE = {"failed": True, "msg": "500 Internal Server Error", "instance": {"id": 40001}, "deleted": []}
+# As registered with failed_when: false, which clears `failed`: the module's msg tells the failure.
+STILL_THERE_QUIETLY = {"failed": False, "changed": False, "msg": "500 Internal Server Error", "instance": {"id": 40001},
+                       "deleted": []}
 CAPTURED = {"result": "captured", "image_id": "private/100001", "reason": ""}
 
 
@@ -48,6 +51,9 @@ BAKES = [
      {"builder": created(), "capture": CAPTURED, "deleted": STILL_THERE}, False,
      {"result": "failed", "builder_left": True, "image_id": "private/100001"},
      "the builder bake-golden-20260101-120000 (Linode 40001) was NOT deleted: 500 Internal Server Error"),
+    ("a delete that failed, registered with failed_when: false",
+     {"builder": created(), "capture": CAPTURED, "deleted": STILL_THERE_QUIETLY}, False,
+     {"result": "failed", "builder_left": True}, "was NOT deleted: 500 Internal Server Error"),
     ("a delete that never ran leaves the builder",
      {"builder": created(), "error": {"task": "Wait for SSH", "msg": "timed out"}}, False,
      {"result": "failed", "builder_left": True}, "its delete did not run"),
@@ -170,7 +176,8 @@ def test_verify_report_gives_the_verdict_then_a_line_a_check():
 
 
 @pytest.mark.parametrize("deleted, left", [
-    (GONE, False), (STILL_THERE, True), ({}, True), ({"changed": False, "instance": None, "deleted": []}, False)])
+    (GONE, False), (STILL_THERE, True), (STILL_THERE_QUIETLY, True), ({}, True),
+    ({"changed": False, "instance": None, "deleted": []}, False)])
 def test_a_test_instance_left_behind_is_said_whatever_the_verdict(deleted, left):
     verdict = engine.verify_verdict(answers(deleted=deleted), SETTINGS)
     assert verdict["result"] == "verified" and verdict["tester_left"] is left
@@ -237,7 +244,9 @@ def test_a_bake_goes_through_every_step_and_publishes_the_verified_image():
     ("verify", dict(VERIFIED, tester_left=True, tester_error="the test instance verify-1 (Linode 4) was NOT deleted"),
      "was NOT deleted"),
     ("replicate", {"failed": True, "msg": "replicate_regions: no region 'mars'"}, "replication: replicate_regions"),
+    ("replicate", {"failed": False, "changed": False, "msg": "Timed out after 3600 s"}, "replication: Timed out"),
     ("retention", {"failed": True, "msg": "The token lacks images:read_write"}, "retention: The token lacks"),
+    ("retention", {"failed": False, "msg": "keep must be a whole number"}, "retention: keep must be"),
 ])
 def test_a_failed_step_stops_every_later_one_and_nothing_is_published(failing, answer, reason):
     good = [("bake", {"result": "baked", "image_id": "private/100001"}), ("verify", VERIFIED),
@@ -299,6 +308,7 @@ def test_the_plan_says_what_each_step_will_do():
      "private/100001 is available, without the golden_image.linode:verified tag"),
     ({"images": [dict(READ_BACK["images"][0], status="creating")]}, "private/100001 is creating"),
     ({"failed": True, "msg": "401 Invalid Token"}, "reading private/100001 back: 401 Invalid Token"),
+    ({"failed": False, "msg": "401 Invalid Token", "images": []}, "reading private/100001 back: 401 Invalid Token"),
 ])
 def test_only_an_available_image_still_marked_verified_is_published(read_back, reason):
     state = run(engine.start(dict(BAKE, regions=[], keep=None)), ("bake", {"result": "baked", "image_id": "private/100001"}),
