@@ -42,8 +42,8 @@ def image_bake_problems(settings):
     return _engine_call(engine.bake_problems, settings or {})
 
 
-def image_verify_problems(settings, check_mode=False):
-    return _engine_call(engine.verify_problems, settings or {}, check_mode)
+def image_verify_problems(settings, image_pending=False):
+    return _engine_call(engine.verify_problems, settings or {}, image_pending)
 
 
 def image_bake_outcome(answers, check_mode=False):

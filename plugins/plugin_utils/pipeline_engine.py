@@ -163,10 +163,13 @@ def bake_outcome(answers, check_mode=False):
 
 # The verification (roles/image_verify).
 
-def verify_problems(settings, check_mode=False):
-    """What is wrong with a verification's settings (the role's variables, without ``image_verify_``)."""
+def verify_problems(settings, image_pending=False):
+    """What is wrong with a verification's settings (the role's variables, without ``image_verify_``).
+
+    ``image_pending``: the image is still to be made (a check run, or a pipeline's plan), so it may be empty.
+    """
     problems = []
-    if not settings.get("image") and not check_mode:
+    if not settings.get("image") and not image_pending:
         problems.append("image_verify_image is required: the id of the image to verify (private/<number>); only a "
                         "check run may leave it empty, for an image an earlier step would make")
     problems.append(_label_problem(validate_instance_label, settings.get("tester_label"), "image_verify_tester_label"))

@@ -440,7 +440,7 @@ VERIFY_SETTINGS = {"image": "private/100001", "tester_label": "verify-golden-1",
                    "authorized_keys": [KEY], "commands": ["true"]}
 
 
-@pytest.mark.parametrize("changes, check_mode, problems", [
+@pytest.mark.parametrize("changes, image_pending, problems", [
     ({}, False, []),
     ({"image": ""}, False, ["image_verify_image is required"]),
     ({"image": ""}, True, []),
@@ -451,6 +451,6 @@ VERIFY_SETTINGS = {"image": "private/100001", "tester_label": "verify-golden-1",
     ({"tasks": "checks.yml"}, False, ["image_verify_tasks must be an absolute path (got 'checks.yml')"]),
     ({"tasks": "/srv/checks.yml"}, False, []),
 ])
-def test_verify_problems_name_the_role_variable(changes, check_mode, problems):
-    found = engine.verify_problems(dict(VERIFY_SETTINGS, **changes), check_mode)
+def test_verify_problems_name_the_role_variable(changes, image_pending, problems):
+    found = engine.verify_problems(dict(VERIFY_SETTINGS, **changes), image_pending)
     assert len(found) == len(problems) and all(p in f for p, f in zip(problems, found))
