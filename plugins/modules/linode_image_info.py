@@ -43,8 +43,8 @@ options:
       - Scopes the token must have (C(images:read_write), C(linodes:read_write), C(events:read_only), ...), for the
         tasks that follow this lookup. Fails, naming the missing ones, when it lacks any, so that a playbook can refuse
         a token before its first write instead of halfway.
-      - Read from the lookup's own answer (C(X-OAuth-Scopes)): no extra request. Nothing is checked when the API does
-        not say.
+      - Read from the lookup's own answer (C(X-OAuth-Scopes)), with no extra request. Nothing is checked when the API
+        does not say.
     type: list
     elements: str
     default: []
