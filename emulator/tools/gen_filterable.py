@@ -32,6 +32,7 @@ LIST_PATHS = (
     "/linode/instances",
     "/linode/instances/{linodeId}/configs",
     "/linode/instances/{linodeId}/disks",
+    "/linode/types",
     "/regions",
 )
 

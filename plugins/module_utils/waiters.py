@@ -45,6 +45,9 @@ CEILING_INTERVALS = 6
 # capture on record took 144 s, and the API takes tens of seconds to even start copying, so earlier
 # looks would only cost requests. Power jobs (24-28 s on record) are looked at from the first interval.
 CAPTURE_FIRST_LOOK_INTERVALS = 12
+# A new instance is first looked at after this many poll intervals (30 s by default): on record a create
+# from an image took 15 s at the least, and its boot another 14 s or more.
+CREATE_FIRST_LOOK_INTERVALS = 6
 # A power job still not on its way after this many intervals (60 s by default; recorded boots and
 # shutdowns took 24-28 s) may have failed: from then on its events are read too.
 POWER_EVENT_CHECK_INTERVALS = 12
@@ -64,7 +67,7 @@ OVERSIZE_HINT = (
 )
 
 # Statuses on the way to each wanted status: a job that shows them is running as it should.
-ON_THE_WAY_TO = {"offline": ("shutting_down", "stopped"), "running": ("booting", "rebooting")}
+ON_THE_WAY_TO = {"offline": ("shutting_down", "stopped"), "running": ("booting", "rebooting", "provisioning")}
 
 
 class PollSchedule(object):
@@ -89,6 +92,10 @@ class PollSchedule(object):
     @classmethod
     def for_captures(cls, interval: float = DEFAULT_POLL_INTERVAL_S) -> "PollSchedule":
         return cls(interval, CAPTURE_FIRST_LOOK_INTERVALS)
+
+    @classmethod
+    def for_creates(cls, interval: float = DEFAULT_POLL_INTERVAL_S) -> "PollSchedule":
+        return cls(interval, CREATE_FIRST_LOOK_INTERVALS)
 
 
 def _chunks(items: list, size: int = IDS_PER_FILTER) -> list:

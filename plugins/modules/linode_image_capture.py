@@ -11,6 +11,8 @@ short_description: Capture a Linode Image from an instance's disk, idempotently 
 version_added: 0.1.0
 description:
   - Captures a private Linode Image from one disk of a Linode instance, or deletes images by label.
+  - With O(image_id), updates, replicates or deletes one existing private image by its id instead, whatever became of
+    the instance it was captured from (such as a temporary builder deleted since).
   - An image is identified by its O(label) together with the disk it was captured from. The module records that
     source on the image as a tag C(source=linode:<id>,disk:<id>) and reads it back on later runs, so a rerun with the
     same label and source changes nothing, and an interrupted run resumes by waiting for the image it already started.
@@ -40,7 +42,7 @@ options:
   linode_id:
     description:
       - ID of the Linode instance whose disk is captured.
-      - One of O(linode_id) or O(linode_label) is required when O(state=present).
+      - One of O(linode_id), O(linode_label), O(captures) or O(image_id) is required when O(state=present).
     type: int
   linode_label:
     description:
@@ -60,8 +62,18 @@ options:
     description:
       - Label of the image, 1-50 characters of letters, digits, spaces and C(, . ? - _ ').
       - Defaults to the disk's label, as Linode does.
-      - Required when O(state=absent).
+      - With O(state=absent), O(label) or O(image_id) is required.
     type: str
+  image_id:
+    description:
+      - ID of an existing private image (C(private/12345)) to work on instead of capturing one. Its O(tags) and
+        O(description) are updated to match (the source record stays), O(replicate_regions) are added, and with
+        O(state=absent) it is deleted (an image already gone counts as deleted).
+      - The instance it was captured from need not exist any more.
+      - Cannot be combined with O(linode_id), O(linode_label), O(disk_id), O(disk_label), O(label), O(captures) or
+        O(recreate).
+    type: str
+    version_added: 0.2.0
   description:
     description:
       - Description of the image, up to 65000 characters. An existing image's description is updated to match.
@@ -81,7 +93,7 @@ options:
     description:
       - V(present) captures the image unless it exists.
       - V(absent) deletes the private images with this O(label) (only those captured from the given disk when an
-        instance is given).
+        instance is given), or the image O(image_id).
     type: str
     default: present
     choices: [present, absent]
@@ -257,12 +269,20 @@ EXAMPLES = r"""
   golden_image.linode.linode_image_capture:
     label: web-base
     state: absent
+
+- name: Tag an image whose builder is gone, and replicate it
+  golden_image.linode.linode_image_capture:
+    image_id: "{{ baked.image_id }}"
+    tags: [golden, golden_image.linode:verified]
+    replicate_regions: [eu-west]
 """
 
 RETURN = r"""
 image:
-  description: The image as the Linode API returns it; in check mode, the image a real run would create or keep.
-  returned: when O(state=present), without O(captures)
+  description:
+    - The image as the Linode API returns it; in check mode, the image a real run would create or keep.
+    - With O(image_id) and O(state=absent), the image as it was before it was deleted (null when there was none).
+  returned: when O(state=present), without O(captures); with O(image_id)
   type: dict
   sample:
     id: private/100001
@@ -273,7 +293,7 @@ image:
     regions: [{region: us-east, status: available}]
 source:
   description: Where the image comes from.
-  returned: when O(state=present), without O(captures)
+  returned: when O(state=present), without O(captures) or O(image_id)
   type: dict
   contains:
     linode_id:
@@ -420,6 +440,7 @@ class LinodeImageCapture(LinodeModuleBase):
         disk_id=dict(type="int"),
         disk_label=dict(type="str"),
         label=dict(type="str"),
+        image_id=dict(type="str"),
         description=dict(type="str"),
         tags=dict(type="list", elements="str"),
         cloud_init=dict(type="bool", default=False),
@@ -451,10 +472,11 @@ class LinodeImageCapture(LinodeModuleBase):
 
     module_kwargs = dict(
         mutually_exclusive=[("linode_id", "linode_label"), ("disk_id", "disk_label")]
-        + [("captures", option) for option in ("linode_id", "linode_label", "disk_id", "disk_label", "label")],
+        + [("captures", option) for option in ("linode_id", "linode_label", "disk_id", "disk_label", "label")]
+        + [("image_id", option) for option in ("linode_id", "linode_label", "disk_id", "disk_label", "label", "captures")],
         required_if=[
-            ("state", "present", ("linode_id", "linode_label", "captures"), True),
-            ("state", "absent", ("label",)),
+            ("state", "present", ("linode_id", "linode_label", "captures", "image_id"), True),
+            ("state", "absent", ("label", "image_id"), True),
         ],
     )
 
@@ -466,7 +488,9 @@ class LinodeImageCapture(LinodeModuleBase):
         self.needed_scopes = ["images:read_write", "linodes:read_only"] + (
             ["events:read_only"] if self.params["wait"] and self.params["state"] == "present" else [])
         self._check_regions()
-        if self.params["captures"] is not None:
+        if self.params["image_id"] is not None:
+            self.existing_image()
+        elif self.params["captures"] is not None:
             self.capture_many()
         elif self.params["state"] == "absent":
             self.delete_images()
@@ -485,6 +509,9 @@ class LinodeImageCapture(LinodeModuleBase):
             if self.params["state"] == "absent":
                 raise LinodeError("captures cannot be combined with state: absent", field="state")
             self._check_names(self.params["captures"])
+        if self.params["image_id"] is not None and self.params["recreate"]:
+            raise LinodeError("image_id names an image to update, replicate or delete: recreate captures anew, which "
+                              "needs the instance (linode_id or linode_label)", field="recreate")
         self._validate_capture(self.params)
 
     @staticmethod
@@ -654,12 +681,39 @@ class LinodeImageCapture(LinodeModuleBase):
                 self._delete_after(image, same_label)
         else:
             image = self._wait(self._update_image(existing), instance, disk)
-        if self.params["replicate_regions"]:
-            image = self._replicate(image)
-            if self.params["wait"] and not self.module.check_mode and img.pending_regions(image):
-                image = wait_for_replication(self.client, image["id"], self.deadline, self.schedule())
-        self.result["image"] = image
-        self.result["diff"] = dict(before=existing or {}, after=image)
+        self.result["image"] = self._replicate_and_wait(image)
+        self.result["diff"] = dict(before=existing or {}, after=self.result["image"])
+
+    def _replicate_and_wait(self, image):
+        if not self.params["replicate_regions"]:
+            return image
+        image = self._replicate(image)
+        if self.params["wait"] and not self.module.check_mode and img.pending_regions(image):
+            image = wait_for_replication(self.client, image["id"], self.deadline, self.schedule())
+        return image
+
+    def existing_image(self):
+        """image_id: one private image by id, whatever became of its source: updated and replicated, or deleted."""
+        image_id = self.params["image_id"]
+        require_scopes(self.client, ["images:read_write"], "update, replicate and delete images")
+        image = img.get_image(self.client, image_id)
+        if image is not None and image.get("is_public"):
+            raise LinodeError("image_id %s is a public image: only the account's private images can be changed"
+                              % image_id, field="image_id")
+        if self.params["state"] == "absent":
+            if image is not None:
+                if not self.module.check_mode:
+                    img.delete_image(self.client, image_id)
+                self.result["deleted"].append(image_id)
+                self.mark_changed()
+            self.result["image"] = image
+            self.result["diff"] = dict(before=image or {}, after={})
+            return
+        if image is None:
+            raise LinodeError("image_id %s does not exist (any more)" % image_id, field="image_id")
+        updated = self._replicate_and_wait(self._update_image(image))
+        self.result["image"] = updated
+        self.result["diff"] = dict(before=image, after=updated)
 
     def capture_many(self):
         """captures: each entry as its own capture, one after another, then one wait for all of them."""

@@ -38,6 +38,17 @@ options:
     description:
       - Start of the label of the images.
     type: str
+  required_scopes:
+    description:
+      - Scopes the token must have (C(images:read_write), C(linodes:read_write), C(events:read_only), ...), for the
+        tasks that follow this lookup. Fails, naming the missing ones, when it lacks any, so that a playbook can refuse
+        a token before its first write instead of halfway.
+      - Read from the lookup's own answer (C(X-OAuth-Scopes)), with no extra request. Nothing is checked when the API
+        does not say.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   tags:
     description:
       - Tags the images must all have.
@@ -59,6 +70,12 @@ EXAMPLES = r"""
     label_prefix: web-golden-
     tags: [golden]
   register: web_images
+
+- name: Check that no image has the new label yet, and that the token can do everything the play does next
+  golden_image.linode.linode_image_info:
+    label: web-golden-20260101-120000
+    required_scopes: [images:read_write, linodes:read_write, events:read_only]
+  register: taken
 
 - name: The newest available one
   golden_image.linode.linode_image_info:
@@ -105,12 +122,14 @@ field:
   sample: query
 """
 
+import re
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.golden_image.linode.plugins.module_utils import images as img
 from ansible_collections.golden_image.linode.plugins.module_utils.base import LinodeModuleBase
 from ansible_collections.golden_image.linode.plugins.module_utils.errors import LinodeError
+from ansible_collections.golden_image.linode.plugins.module_utils.transport import require_scopes
 
 try:
     import jmespath
@@ -121,6 +140,8 @@ else:
     HAS_JMESPATH = True
     JMESPATH_IMPORT_ERROR = None
 
+SCOPE_PATTERN = re.compile(r"^[a-z_]+:read_(only|write)\Z")
+
 
 class LinodeImageInfo(LinodeModuleBase):
     argument_spec = dict(
@@ -129,11 +150,18 @@ class LinodeImageInfo(LinodeModuleBase):
         label_prefix=dict(type="str"),
         tags=dict(type="list", elements="str"),
         query=dict(type="str"),
+        required_scopes=dict(type="list", elements="str", default=[]),
     )
 
     def run_task(self):
         compiled = self._compile_query()
+        for scope in self.params["required_scopes"]:
+            if not SCOPE_PATTERN.match(scope):
+                raise LinodeError("required_scopes: %r is not a scope: <area>:read_only or <area>:read_write, for "
+                                  "example images:read_write" % (scope,), field="required_scopes")
         images = self._get_images()
+        if self.params["required_scopes"]:
+            require_scopes(self.client, self.params["required_scopes"], "run the tasks that follow (required_scopes)")
         self.result["images"] = images
         self.result["image"] = images[0] if images else None
         if compiled is not None:

@@ -271,7 +271,6 @@ def _preflight(state, applies, answer, context):
 def _host_checks(state, applies, answer, context):
     limit = float(context.get("size_limit", 6144))
     margin = float(context.get("margin", 0.10))
-    most = round((1 - margin) * limit, 1)
     checked = set(to_check(state))
     for host in sorted(answer):
         if host not in checked:
@@ -279,13 +278,19 @@ def _host_checks(state, applies, answer, context):
                 continue
             raise EngineError("host_checks: answer for %s, whose disk is not to be checked" % host)
     for host in sorted(checked):
-        problem = _disk_problem(answer.get(host) or {}, state[host]["mount"], limit, margin, most)
+        problem = disk_problem(answer.get(host) or {}, state[host]["mount"], limit, margin)
         if problem:
             _fail(state[host], REFUSED, "host checks: " + problem)
 
 
-def _disk_problem(result, mount, limit, margin, most):
-    """The first reason Linode could not capture the disk that df describes, or None."""
+def disk_problem(result, mount, limit, margin):
+    """The first reason Linode could not capture the disk that df describes, or None.
+
+    ``result`` is the image_capture role's df measurement (``tasks/measure_disk.yml``), ``mount`` the
+    mount point asked for (None: the one df names), ``limit`` the image size limit in MiB and
+    ``margin`` the share of it to keep free. The image_verify role judges a booted image by it too.
+    """
+    most = round((1 - margin) * limit, 1)
     if not result or result.get("skipped"):
         return "the disk was not checked (no answer from the host)"
     if result.get("unreachable"):

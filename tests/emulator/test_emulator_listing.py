@@ -179,6 +179,7 @@ NOT_FILTERABLE = {
     "/linode/instances": ("status", "type", "created", "image"),
     "/linode/instances/{linodeId}/disks": ("id", "status", "filesystem", "created"),
     "/linode/instances/{linodeId}/configs": ("id", "kernel", "root_device"),
+    "/linode/types": ("id", "price.monthly", "successor"),
     "/regions": ("id", "label", "status"),
 }
 

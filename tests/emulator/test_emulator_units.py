@@ -279,7 +279,7 @@ def test_fleet_defaults_and_strictness() -> None:
         {"linodes": [{"id": 1}, {"id": 1}]},
         {"linodes": [], "images": [{"id": "linode/debian12"}]},
         {"linodes": [], "timing": {"event_delay_s": -1}},
-        {"linodes": [], "timing": {"progress": {"create": [[0.5, 1]]}}},
+        {"linodes": [], "timing": {"progress": {"resize": [[0.5, 1]]}}},
         {"linodes": [], "timing": {"progress": {"boot": [[0.5, 100]]}}},
         {"linodes": [], "timing": {"progress": {"boot": [[0.6, 1], [0.5, 2]]}}},
         {"linodes": [], "timing": {"progress": {"boot": [[1.5, 1]]}}},

@@ -65,6 +65,7 @@ def test_known_fields_of_spec_4_189() -> None:
         ),
         "/linode/instances/{linodeId}/disks": ("label", "size"),
         "/linode/instances/{linodeId}/configs": ("interfaces.label", "label"),
+        "/linode/types": ("class", "disk", "gpus", "label", "memory", "network_out", "transfer", "vcpus"),
         "/regions": ("country", "site-type"),
     }
     assert filterable.FILTERABLE == expected

@@ -86,8 +86,8 @@ class Emulator:
         self.stopping = threading.Event()
 
     def reset(self) -> None:
-        """Fleet file's state again; no faults, empty request log, fresh rate-limit windows."""
-        self.state.reset()
+        """Fleet file's state again (its timing too); no faults, empty request log, fresh rate-limit windows."""
+        self.state.reset(self.fleet)
         self.faults.clear()
         self.requests.clear()
         self.limiter.reset()

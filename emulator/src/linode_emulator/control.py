@@ -11,17 +11,21 @@ Other tools depend on these exact shapes:
 * ``GET /__emulator__/faults`` -> ``{"rules": [...]}``
 * ``DELETE /__emulator__/faults`` -> ``{}``
 * ``POST /__emulator__/reset`` -> ``{}``
+* ``POST /__emulator__/timing`` ``{"create_s": 900, ...}`` -> ``{"timing": {every duration now in force}}``
+  (keys as the fleet file's ``timing``; jobs started from then on use them; a reset restores the fleet's)
 
 Requests to the control API are not logged, rate limited or faulted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
 from . import shapes
 from .faults import FaultRuleError
+from .fleet import FleetError, with_timing
 from .http_types import Request, Response
 
 if TYPE_CHECKING:
@@ -53,7 +57,9 @@ class Control:
         if action == "reset" and method == "POST":
             self.emulator.reset()
             return Response(200, {})
-        if action in ("requests", "state", "faults", "reset"):
+        if action == "timing" and method == "POST":
+            return self.set_timing(request)
+        if action in ("requests", "state", "faults", "reset", "timing"):
             return _error(405, "Method Not Allowed")
         return _error(404, "Not found")
 
@@ -66,6 +72,20 @@ class Control:
                 # Every event, also those GET /account/events does not list yet.
                 "events": [shapes.render_event(state, e, now) for e in state.events],
             }
+
+    def set_timing(self, request: Request) -> Response:
+        """Change durations for the jobs started from now on (a test that needs one step slow)."""
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return _error(400, "Invalid JSON")
+        state = self.emulator.state
+        with state.lock:
+            try:
+                state.fleet = with_timing(state.fleet, body)
+            except FleetError as exc:
+                return _error(400, str(exc))
+            return Response(200, {"timing": dataclasses.asdict(state.fleet.timing)})
 
     def add_faults(self, request: Request) -> Response:
         try:

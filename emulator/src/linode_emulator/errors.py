@@ -46,3 +46,10 @@ def bad_request(reason: str, field: str | None = None) -> ApiError:
 def linode_busy() -> ApiError:
     # The recorded reason, with its period (linode_api4-python issue 110 quotes it without).
     return ApiError(400, "Linode busy.")
+
+
+def raise_all(errors: list[dict[str, str]]) -> None:
+    """One 400 listing every error of a request body (``[{"field": ..., "reason": ...}]``), if any."""
+    if errors:
+        first, rest = errors[0], errors[1:]
+        raise ApiError(400, first["reason"], first.get("field"), more=rest)

@@ -47,6 +47,16 @@ FILTERABLE: dict[str, tuple[str, ...]] = {
         "label",
         "size",
     ),
+    "/linode/types": (
+        "class",
+        "disk",
+        "gpus",
+        "label",
+        "memory",
+        "network_out",
+        "transfer",
+        "vcpus",
+    ),
     "/regions": (
         "country",
         "site-type",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from .catalog import type_specs
 from .clock import format_countdown, format_time
 from .fleet import DEVICE_NAMES, TokenSpec
 from .state import Config, Disk, Event, Image, Linode, State
@@ -82,7 +83,7 @@ def render_linode(linode: Linode) -> dict[str, Any]:
         "region": linode.region,
         "type": linode.type,
         "status": linode.status,
-        "image": "linode/ubuntu24.04",
+        "image": linode.image,
         "group": "",
         "tags": list(linode.tags),
         "created": format_time(linode.created),
@@ -90,13 +91,9 @@ def render_linode(linode: Linode) -> dict[str, Any]:
         "hypervisor": "kvm",
         "ipv4": [linode.ipv4],
         "ipv6": linode.ipv6,
-        "specs": {
-            "disk": sum(d.size for d in linode.disks.values()),
-            "memory": 2048,
-            "vcpus": 1,
-            "transfer": 2000,
-            "gpus": 0,
-        },
+        # The type's figures; a type the catalog lacks gets a 2 GB machine the size of its disks.
+        "specs": type_specs(linode.type)
+        or {"disk": sum(d.size for d in linode.disks.values()), "memory": 2048, "vcpus": 1, "transfer": 2000, "gpus": 0},
         "alerts": {"cpu": 90, "io": 10000, "network_in": 10, "network_out": 10, "transfer_quota": 80},
         # The real API sends null day/window while backups are off; the spec's
         # enums do not admit null, so send the value the API uses until scheduled.

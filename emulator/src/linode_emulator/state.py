@@ -1,7 +1,7 @@
 """The state model: linodes with disks and configs, images, events and jobs.
 
-Nothing here runs on its own. Long operations (shutdown, boot, reboot,
-capture, replication) are *jobs*: they register timers at the real times
+Nothing here runs on its own. Long operations (create, shutdown, boot,
+reboot, capture, replication) are *jobs*: they register timers at the real times
 their steps are due, and :meth:`State.advance` fires every timer that is due
 whenever anybody looks at the state. So a client that polls sees the same
 progression as on Linode, a test can drive everything with a
@@ -22,6 +22,7 @@ import heapq
 import ipaddress
 import itertools
 import logging
+import os
 import subprocess
 import threading
 import uuid
@@ -29,15 +30,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from .catalog import TYPES, public_image
 from .clock import Clock, parse_time
-from .errors import bad_request, linode_busy, not_found
+from .errors import bad_request, linode_busy, not_found, raise_all
 from .fleet import IMAGE_ID_PATTERN, Fleet, LinodeSpec, PowerHooks
 
 log = logging.getLogger("linode_emulator.state")
 
 FIRST_IMAGE_NUMBER = 100000
+# Ids of what POST /linode/instances creates start at these (or above the fleet's highest).
+FIRST_CREATED_IDS = {"linode": 40001, "disk": 50001, "config": 60001}
 UNCAPTURABLE_FILESYSTEMS = ("raw", "swap", "initrd")
 HOOK_TIMEOUT_S = 60.0
+# The image a fleet linode reports; the fleet file does not say where its disks came from.
+FLEET_IMAGE = "linode/ubuntu24.04"
+DEFAULT_SWAP_MB = 512
+DISK_LABEL_MAX = 48
+# Recorded reasons (linodego's fixtures; the limit's from a public issue thread, pulumi/templates#184).
+LABEL_TAKEN = "Label must be unique among your linodes"
+ACCOUNT_LIMIT = "Account Limit reached. Please open a support ticket."
 
 
 @dataclass
@@ -96,6 +107,12 @@ class Linode:
     hooks: PowerHooks
     last_booted_config_id: int | None = None
     job: Job | None = None
+    image: str | None = FLEET_IMAGE
+    # Made by POST /linode/instances (the fleet's instance_hook applies to these only).
+    created_by_api: bool = False
+    root_disk_id: int | None = None
+    # (linode id, disk id) a private image it was deployed from was captured from, when known.
+    image_source: tuple[int, int] | None = None
 
 
 @dataclass
@@ -121,6 +138,8 @@ class Image:
     expiry: str | None = None
     total_size: int | None = None  # pre-existing images may pin it; else derived
     job: Job | None = None
+    # (linode id, disk id) it was captured from; None for fleet images (their origin is unknown).
+    source: tuple[int, int] | None = None
 
     @property
     def id(self) -> str:
@@ -150,6 +169,16 @@ class Event:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Deployable:
+    """An image a new instance can be deployed from: its id, label and size (MB), and where it came from."""
+
+    id: str
+    label: str
+    size_mb: int
+    source: tuple[int, int] | None = None
+
+
 @dataclass(order=True)
 class _Timer:
     at: float
@@ -164,6 +193,18 @@ def linode_entity(linode: Linode) -> dict[str, Any]:
 def image_entity_secondary(image: Image) -> dict[str, Any]:
     # Recorded: the integer N of private/N (the spec types the id as a string).
     return {"id": image.number, "label": image.label, "type": "image", "url": f"/v4/images/{image.id}"}
+
+
+def deployed_image_secondary(image: Deployable) -> dict[str, Any]:
+    # Recorded for public images: the id as a string ("linode/debian12"); private ones alike (unrecorded).
+    return {"id": image.id, "label": image.label, "type": "image", "url": f"/v4/images/{image.id}"}
+
+
+def documentation_ipv4(index: int) -> str:
+    """The index-th address of the documentation ranges (RFC 5737): never a real host."""
+    if index < 254:
+        return str(ipaddress.IPv4Address("198.51.100.0") + index + 1)
+    return str(ipaddress.IPv4Address("203.0.113.0") + (index - 254) % 254 + 1)
 
 
 def config_entity_secondary(linode: Linode, config: Config) -> dict[str, Any]:
@@ -197,8 +238,18 @@ class State:
         self._timers: list[_Timer] = []
         self._timer_seq = itertools.count()
         self._event_ids = itertools.count(1)
+        # Labels of deleted linodes stay taken until their linode_delete finishes (recorded): label -> until.
+        self.held_labels: dict[str, float] = {}
         for index, spec in enumerate(fleet.linodes):
             self.linodes[spec.id] = self._build_linode(spec, index, now)
+        self._addresses = itertools.count(len(fleet.linodes))
+        self._created_ids = {
+            "linode": itertools.count(max([FIRST_CREATED_IDS["linode"] - 1, *self.linodes]) + 1),
+            "disk": itertools.count(max([FIRST_CREATED_IDS["disk"] - 1, *(
+                d for linode in self.linodes.values() for d in linode.disks)]) + 1),
+            "config": itertools.count(max([FIRST_CREATED_IDS["config"] - 1, *(
+                c for linode in self.linodes.values() for c in linode.configs)]) + 1),
+        }
         ready_at = now + self.clock.duration(fleet.timing.disk_ready_s)
         for linode in self.linodes.values():
             for disk in linode.disks.values():
@@ -230,10 +281,6 @@ class State:
             c.id: Config(c.id, spec.id, c.label, c.root_device, dict(c.devices), created, created)
             for c in spec.configs
         }
-        # Documentation address ranges (RFC 5737 / RFC 3849): never real hosts.
-        ipv4 = str(ipaddress.IPv4Address("198.51.100.0") + (index % 254) + 1) if index < 254 else str(
-            ipaddress.IPv4Address("203.0.113.0") + ((index - 254) % 254) + 1
-        )
         return Linode(
             id=spec.id,
             label=spec.label,
@@ -243,7 +290,7 @@ class State:
             tags=list(spec.tags),
             created=created,
             updated=created,
-            ipv4=ipv4,
+            ipv4=documentation_ipv4(index),
             ipv6=f"2001:db8::{spec.id:x}/128",
             host_uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, f"linode-emulator-host-{spec.id}")),
             disks=disks,
@@ -453,13 +500,39 @@ class State:
         hook = {"offline": linode.hooks.on_offline, "running": linode.hooks.on_running}.get(reached)
         if hook:
             self._run_hook(linode, reached, hook)
+        if reached in ("offline", "running"):
+            self._run_instance_hook(linode, reached)
+
+    def _run_instance_hook(self, linode: Linode, event: str) -> None:
+        """The fleet's ``instance_hook`` for an instance POST /linode/instances made: ``argv + [event, id]``.
+
+        ``event`` is ``created`` (provisioned: its disks exist, it is off), ``running``, ``offline``
+        or ``deleted``; the environment says what the instance was deployed from, so a test harness
+        can give it a real host with the right disk.
+        """
+        argv = self.fleet.instance_hook
+        if not argv or not linode.created_by_api:
+            return
+        source = linode.image_source
+        env = dict(
+            os.environ,
+            LINODE_EMULATOR_HOOK_EVENT=event,
+            LINODE_EMULATOR_LINODE_ID=str(linode.id),
+            LINODE_EMULATOR_LINODE_LABEL=linode.label,
+            LINODE_EMULATOR_IMAGE=linode.image or "",
+            LINODE_EMULATOR_IMAGE_SOURCE=f"{source[0]}:{source[1]}" if source else "",
+            LINODE_EMULATOR_ROOT_DISK=str(linode.root_disk_id or ""),
+        )
+        self._run_hook(linode, event, (*argv, event, str(linode.id)), env)
 
     @staticmethod
-    def _run_hook(linode: Linode, reached: str, argv: tuple[str, ...]) -> None:
+    def _run_hook(linode: Linode, reached: str, argv: tuple[str, ...], env: dict[str, str] | None = None) -> None:
         # Synchronous, under the state lock: the API must not report a state
         # before the hook made it real. Hooks should start daemons, not be them.
         try:
-            result = subprocess.run(list(argv), capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False)
+            result = subprocess.run(
+                list(argv), capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False, env=env
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.error("power hook for linode %s (%s) failed: %s", linode.id, reached, exc)
             return
@@ -471,9 +544,9 @@ class State:
         else:
             log.info("power hook for linode %s (%s) ran: %s", linode.id, reached, " ".join(argv))
 
-    def _start_job(self, linode: Linode, kind: str, duration: float) -> Job:
-        now = self.advance()
-        job = Job(kind=kind, linode_id=linode.id, started=now, ends=now + duration)
+    @staticmethod
+    def _start_job(linode: Linode, kind: str, duration: float, at: float) -> Job:
+        job = Job(kind=kind, linode_id=linode.id, started=at, ends=at + duration)
         linode.job = job
         return job
 
@@ -483,13 +556,13 @@ class State:
 
     def shutdown(self, linode_id: int, username: str) -> None:
         """running -> shutting_down -> offline. Shutting down an offline linode is a no-op."""
-        with self.transaction():
+        with self.transaction() as now:
             linode = self.get_linode(linode_id)
             if linode.job is not None:
                 raise linode_busy()
             if linode.status == "offline":
                 return
-            job = self._start_job(linode, "shutdown", self.clock.duration(self.fleet.timing.shutdown_s))
+            job = self._start_job(linode, "shutdown", self.clock.duration(self.fleet.timing.shutdown_s), now)
             job.event = self._new_event(
                 "linode_shutdown", linode_entity(linode), username, job.started, job.ends, kind="shutdown"
             )
@@ -532,47 +605,51 @@ class State:
         self._boot_or_reboot(linode_id, config_id, username, reboot=True)
 
     def _boot_or_reboot(self, linode_id: int, config_id: Any, username: str, *, reboot: bool) -> None:
-        with self.transaction():
+        with self.transaction() as now:
             linode = self.get_linode(linode_id)
             config = self._boot_config(linode, config_id)
             if linode.job is not None:
                 raise linode_busy()
             if not reboot and linode.status == "running":
                 return
-            timing = self.fleet.timing
-            was_running = linode.status == "running"
-            emulated = timing.effective_reboot_s if reboot and was_running else timing.boot_s
-            kind = "reboot" if reboot else "boot"
-            job = self._start_job(linode, kind, self.clock.duration(emulated))
-            # Recorded: a boot is `scheduled` (percent 0, duration null) for a while, then `started`.
-            scheduled = self.clock.duration(min(timing.boot_scheduled_s, emulated))
-            job.event = self._new_event(
-                f"linode_{kind}", linode_entity(linode), username, job.started, job.ends,
-                secondary_entity=config_entity_secondary(linode, config),
-                kind=kind, starts=job.started + scheduled,
-            )
-            self._power_transition(linode, "rebooting" if reboot else "booting", job.started)
-            if reboot and was_running and emulated > 0:
-                # The machine is down for the shutdown share of a reboot.
-                total = timing.shutdown_s + timing.boot_s
-                share = timing.shutdown_s / total if total else 0.5
-                halfway = job.started + (job.ends - job.started) * share
+            self._start_boot(linode, config, username, now, reboot=reboot)
 
-                def machine_down(at: float) -> None:
-                    if not job.cancelled:
-                        self._power_transition(linode, "rebooting", at, machine="offline")
+    def _start_boot(self, linode: Linode, config: Config, username: str, at: float, *, reboot: bool = False) -> None:
+        """Start a boot (or reboot) job at ``at``: its event, its transitions, its end."""
+        timing = self.fleet.timing
+        was_running = linode.status == "running"
+        emulated = timing.effective_reboot_s if reboot and was_running else timing.boot_s
+        kind = "reboot" if reboot else "boot"
+        job = self._start_job(linode, kind, self.clock.duration(emulated), at)
+        # Recorded: a boot is `scheduled` (percent 0, duration null) for a while, then `started`.
+        scheduled = self.clock.duration(min(timing.boot_scheduled_s, emulated))
+        job.event = self._new_event(
+            f"linode_{kind}", linode_entity(linode), username, job.started, job.ends,
+            secondary_entity=config_entity_secondary(linode, config),
+            kind=kind, starts=job.started + scheduled,
+        )
+        self._power_transition(linode, "rebooting" if reboot else "booting", job.started)
+        if reboot and was_running and emulated > 0:
+            # The machine is down for the shutdown share of a reboot.
+            total = timing.shutdown_s + timing.boot_s
+            share = timing.shutdown_s / total if total else 0.5
+            halfway = job.started + (job.ends - job.started) * share
 
-                self._schedule(halfway, machine_down)
+            def machine_down(when: float) -> None:
+                if not job.cancelled:
+                    self._power_transition(linode, "rebooting", when, machine="offline")
 
-            def done(at: float) -> None:
-                if job.cancelled:
-                    return
-                linode.last_booted_config_id = config.id
-                self._power_transition(linode, "running", at)
-                self._finish_event(job.event, at)
-                self._end_job(linode, job)
+            self._schedule(halfway, machine_down)
 
-            self._schedule(job.ends, done)
+        def done(when: float) -> None:
+            if job.cancelled:
+                return
+            linode.last_booted_config_id = config.id
+            self._power_transition(linode, "running", when)
+            self._finish_event(job.event, when)
+            self._end_job(linode, job)
+
+        self._schedule(job.ends, done)
 
     # ------------------------------------------------------------------ images
 
@@ -637,13 +714,14 @@ class State:
                 capabilities=["cloud-init"] if cloud_init else [],
                 regions=[],
                 total_size=disk.size,
+                source=(linode.id, disk.id),
             )
             self.images[number] = image
             # The copy starts once the disk is ready (at once for a ready disk).
             wait = max(0.0, disk.ready_at - now) if disk.status == "not ready" and disk.ready_at else 0.0
             # An oversize copy stops once it passes the limit, so it fails no later than a full one.
             copy = self.clock.duration(self.fleet.timing.capture_s(min(used_mb, size_limit)))
-            job = self._start_job(linode, "capture", wait + copy)
+            job = self._start_job(linode, "capture", wait + copy, now)
             image.job = job
             job.event = self._new_event(
                 "disk_imagize", linode_entity(linode), username, job.started, job.ends,
@@ -673,10 +751,164 @@ class State:
             self._schedule(job.ends, done)
             return image
 
+    # ------------------------------------------------------------------ instances
+
+    def label_taken(self, label: str, now: float) -> bool:
+        """A linode has this label, or had it and its delete has not finished (recorded: still refused)."""
+        return any(linode.label == label for linode in self.linodes.values()) or self.held_labels.get(label, 0) > now
+
+    def deployable(self, image_id: str) -> Deployable | str:
+        """The image ``POST /linode/instances`` would deploy, or the reason it cannot (on ``image``)."""
+        base = public_image(image_id) if self.fleet.public_images else None
+        if base is not None:
+            return Deployable(base["id"], base["label"], base["size"])
+        match = IMAGE_ID_PATTERN.match(image_id)
+        image = self.images.get(int(match.group(1))) if match else None
+        if image is None:
+            return "image is not valid"  # recorded wording (on a disk created from an unknown image)
+        if image.status != "available":
+            return f"Image {image_id} is not available (status: {image.status})"
+        return Deployable(image.id, image.label, image.size, image.source)
+
+    def create_linode(
+        self,
+        *,
+        label: str | None,
+        region: str,
+        type_id: str,
+        image_id: str | None,
+        tags: list[str],
+        booted: bool,
+        swap_mb: int,
+        username: str,
+    ) -> Linode:
+        """``POST /linode/instances``: a linode ``provisioning`` for ``timing.create_s``.
+
+        From an image it gets an ext4 root disk (the type's disk less the swap disk, holding the
+        image's size) and a swap disk, both ``not ready`` until provisioned, and a config booting
+        from them, as Linode makes them; then, if ``booted``, a boot. Without an image it is empty
+        and stays offline. Refused as the API refuses: unknown region, type or image (all named),
+        a label in use, the account at its instance limit.
+        """
+        with self.transaction() as now:
+            errors: list[dict[str, str]] = []
+            if region not in self.fleet.regions:
+                errors.append({"field": "region", "reason": "region is not valid"})
+            if type_id not in TYPES:
+                errors.append({"field": "type", "reason": "type is not valid"})
+            image = self.deployable(image_id) if image_id is not None else None
+            if isinstance(image, str):
+                errors.append({"field": "image", "reason": image})
+            if label is not None and self.label_taken(label, now):
+                errors.append({"field": "label", "reason": LABEL_TAKEN})
+            root_mb = TYPES[type_id][2] - swap_mb if type_id in TYPES else 0
+            if isinstance(image, Deployable) and image.size_mb > root_mb:
+                errors.append({"field": "type", "reason": f"The type's disk is too small for image {image.id}"})
+            raise_all(errors)
+            limit = self.fleet.account.linode_count_limit
+            if len(self.linodes) >= limit:
+                raise bad_request(ACCOUNT_LIMIT)
+            linode_id = next(self._created_ids["linode"])
+            linode = Linode(
+                id=linode_id,
+                label=label if label is not None else f"linode{linode_id}",
+                region=region,
+                type=type_id,
+                status="provisioning",
+                tags=list(tags),
+                created=now,
+                updated=now,
+                ipv4=documentation_ipv4(next(self._addresses)),
+                ipv6=f"2001:db8::{linode_id:x}/128",
+                host_uuid=str(uuid.uuid5(uuid.NAMESPACE_OID, f"linode-emulator-host-{linode_id}")),
+                disks={},
+                configs={},
+                hooks=PowerHooks(),
+                image=image.id if isinstance(image, Deployable) else None,
+                created_by_api=True,
+            )
+            if isinstance(image, Deployable):
+                self._provision_disks(linode, image, root_mb, swap_mb, now)
+            self.linodes[linode_id] = linode
+            job = self._start_job(linode, "create", self.clock.duration(self.fleet.timing.create_s), now)
+            # Recorded: linode_create is `scheduled` (duration null) for a while first, like a boot.
+            scheduled = self.clock.duration(min(self.fleet.timing.boot_scheduled_s, self.fleet.timing.create_s))
+            job.event = self._new_event(
+                "linode_create", linode_entity(linode), username, now, job.ends,
+                secondary_entity=deployed_image_secondary(image) if isinstance(image, Deployable) else None,
+                kind="create", starts=now + scheduled,
+            )
+
+            def provisioned(at: float) -> None:
+                if job.cancelled:
+                    return
+                for disk in linode.disks.values():
+                    disk.status, disk.updated = "ready", at
+                linode.status, linode.updated = "offline", at
+                self._finish_event(job.event, at)
+                self._end_job(linode, job)
+                self._run_instance_hook(linode, "created")
+                # The spec: booted defaults to true from an image; an empty linode stays offline.
+                if booted and linode.configs:
+                    self._start_boot(linode, next(iter(linode.configs.values())), username, at)
+
+            self._schedule(job.ends, provisioned)
+            return linode
+
+    def _provision_disks(self, linode: Linode, image: Deployable, root_mb: int, swap_mb: int, now: float) -> None:
+        """The disks and the config Linode makes for an instance deployed from an image (recorded labels)."""
+        root = Disk(next(self._created_ids["disk"]), linode.id, f"{image.label} Disk"[:DISK_LABEL_MAX], "ext4",
+                    root_mb, image.size_mb, "not ready", now, now)
+        linode.disks[root.id] = root
+        devices = {"sda": root.id}
+        if swap_mb > 0:
+            swap = Disk(next(self._created_ids["disk"]), linode.id, f"{swap_mb} MB Swap Image", "swap",
+                        swap_mb, 0, "not ready", now, now)
+            linode.disks[swap.id] = swap
+            devices["sdb"] = swap.id
+        config_id = next(self._created_ids["config"])
+        linode.configs[config_id] = Config(
+            config_id, linode.id, f"My {image.label} Disk Profile", "/dev/sda", devices, now, now
+        )
+        linode.root_disk_id = root.id
+        linode.image_source = image.source
+
+    def delete_linode(self, linode_id: int, username: str) -> None:
+        """``DELETE /linode/instances/{id}``: gone from reads at once; its label stays taken until the
+        ``linode_delete`` finishes (recorded), and a job it was running fails (a capture loses its image
+        as ``unrecorded.failed_capture`` says)."""
+        with self.transaction() as now:
+            linode = self.get_linode(linode_id)
+            job = linode.job
+            if job is not None:
+                capturing = [image for image in self.images.values() if image.job is job]
+                self._abort_job(job, now, "Linode deleted before the job finished")
+                for image in capturing:
+                    image.job = None
+                    if self.fleet.unrecorded.failed_capture == "delete":
+                        del self.images[image.number]
+            del self.linodes[linode_id]
+            ends = now + self.clock.duration(self.fleet.timing.delete_s)
+            self.held_labels[linode.label] = max(ends, self.held_labels.get(linode.label, 0))
+            # Recorded: `scheduled` (duration null) until it is `finished`.
+            event = self._new_event(
+                "linode_delete", linode_entity(linode), username, now, ends, starts=ends
+            )
+
+            def deleted(at: float) -> None:
+                self._finish_event(event, at)
+                if self.held_labels.get(linode.label, 0) <= at:
+                    self.held_labels.pop(linode.label, None)
+
+            self._schedule(ends, deleted)
+            self._run_instance_hook(linode, "deleted")
+
     def update_linode(self, linode_id: int, changes: dict[str, Any]) -> Linode:
         with self.transaction() as now:
             linode = self.get_linode(linode_id)
             if "label" in changes:
+                if changes["label"] != linode.label and self.label_taken(changes["label"], now):
+                    raise bad_request(LABEL_TAKEN, "label")
                 linode.label = changes["label"]
             if "tags" in changes:
                 linode.tags = list(changes["tags"])
@@ -696,20 +928,24 @@ class State:
         """Delete an image; deleting one still being captured cancels the capture."""
         with self.transaction() as now:
             image = self.get_image(number)
-            job = image.job
-            if job is not None:
-                job.cancelled = True
-                linode = self.linodes.get(job.linode_id) if job.linode_id is not None else None
-                if linode is not None:
-                    self._end_job(linode, job)
-                if job.event is not None:
-                    self._finish_event(job.event, now, failed=True, message="Image deleted before the capture finished")
+            if image.job is not None:
+                self._abort_job(image.job, now, "Image deleted before the capture finished")
+                image.job = None
             del self.images[number]
             self._new_event(
                 "image_delete",
                 {"id": image.number, "label": image.label, "type": "image", "url": f"/v4/images/{image.id}"},
                 username, now, now, status="finished",
             )
+
+    def _abort_job(self, job: Job, now: float, message: str) -> None:
+        """Stop a job before its end: its steps do nothing any more, its event fails, its linode is free."""
+        job.cancelled = True
+        linode = self.linodes.get(job.linode_id) if job.linode_id is not None else None
+        if linode is not None:
+            self._end_job(linode, job)
+        if job.event is not None and job.event.finished_at is None:
+            self._finish_event(job.event, now, failed=True, message=message)
 
     def replicate_image(self, number: int, regions: list[str]) -> Image:
         """Make the image's regions exactly ``regions``.

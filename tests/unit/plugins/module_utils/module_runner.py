@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.golden_image.linode.plugins.module_utils.base import DEFAULT_TASK_TIMEOUT_S
 from ansible_collections.golden_image.linode.plugins.module_utils.retries import Deadline, RetryPolicy
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import LinodeSession, build_client
 
@@ -23,12 +24,13 @@ class Finished(Exception):
 
 
 def run_module(module_class, api, clock, module_args):
-    """``module_class``'s run with ``module_args`` (poll_interval and wait_timeout included): the result as it
+    """``module_class``'s run with ``module_args`` (poll_interval and wait_timeout, if it has them): the result as it
     left the module, whether it failed, and its warnings."""
     with patch_module_args(dict(module_args, api_token=TOKEN, api_url=API_URL)):
         module = module_class.define_module()
     task = module_class(module)
-    task.deadline = Deadline(module_args["wait_timeout"], clock)
+    # Modules that do not wait have no wait_timeout: their retries get the base's deadline.
+    task.deadline = Deadline(module_args.get("wait_timeout", DEFAULT_TASK_TIMEOUT_S), clock)
 
     def connect():
         session = LinodeSession(5.0, task.deadline, RetryPolicy(rng=random.Random(7)))
