@@ -65,12 +65,15 @@ GUIDES = {
     "quick_start": Pull("README.md", ("Quick start",)),
     "playbooks": Pull("README.md", ("Playbooks",)),
     "role_guide": Pull("roles/image_capture/README.md"),
+    "pipeline": Pull("README.md", ("The golden-image pipeline",)),
+    "bake_guide": Pull("roles/image_bake/README.md"),
+    "verify_guide": Pull("roles/image_verify/README.md"),
     "awx": Pull("docs/awx.md"),
 }
 CHANGELOG_GUIDE = "changelog"
 SURVEYS_GUIDE = "playbooks"
 # Role -> its guide, which its reference page links (link_roles_to_guides).
-ROLE_GUIDES = {"image_capture": "role_guide"}
+ROLE_GUIDES = {"image_capture": "role_guide", "image_bake": "bake_guide", "image_verify": "verify_guide"}
 
 ANTSIBULL_CONFIG = """\
 breadcrumbs = true

@@ -31,6 +31,7 @@ PAGES = {
     "role-image_capture": "image_capture_role.html",
     "guide-role": "docsite/role_guide.html",
     "guide-playbooks": "docsite/playbooks.html",
+    "guide-pipeline": "docsite/pipeline.html",
 }
 
 

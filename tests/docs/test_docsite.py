@@ -109,16 +109,21 @@ def test_role_guide_shows_the_roles_readme(rendered, collection):
     assert "../image_capture_role.html" in page.hrefs()
 
 
-def test_playbook_guide_shows_every_variable_and_survey_question(rendered, collection):
-    page = rendered["guide-playbooks"]
+# Playbook -> the guide that shows it and every variable it reads.
+PLAYBOOK_GUIDES = {"capture": "guide-playbooks", "golden_image": "guide-playbooks", "golden_image_pipeline": "guide-pipeline"}
+
+
+def test_playbook_guides_show_every_variable_and_survey_question(rendered, collection):
     playbooks = {path.stem: path.read_text(encoding="utf-8") for path in (collection / "playbooks").glob("*.yml")}
-    assert set(playbooks) == {"capture", "golden_image"}
+    assert set(playbooks) == set(PLAYBOOK_GUIDES), "a playbook that no guide shows, or a guide for a playbook that is gone"
     for name, playbook in playbooks.items():
-        assert "golden_image.linode." + name in page.text
+        guide = rendered[PLAYBOOK_GUIDES[name]]
+        assert "golden_image.linode." + name in guide.text
         variables = set(re.findall(r"\b((?:capture|golden_image)_\w+) \| default\(", playbook))
         assert variables, "no variable found in playbooks/%s.yml" % name
         for variable in variables:
-            assert variable in page.text, "playbooks/%s.yml reads %s, which the guide does not show" % (name, variable)
+            assert variable in guide.text, "playbooks/%s.yml reads %s, which its guide does not show" % (name, variable)
+    page = rendered["guide-playbooks"]
     for survey_file in (collection / "extensions" / "awx").glob("survey_*.json"):
         survey = json.loads(survey_file.read_text(encoding="utf-8"))
         assert survey_file.name in page.text
