@@ -91,18 +91,20 @@ integration: collection
 	  --config tests/integration/integration_config.yml -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_ARGS)
 
-# make test runs the targets in four groups side by side, as they mostly wait on emulated jobs: the
-# playbook runs, the playbooks' failure paths, the inventory with the image listing and retention,
-# and the capture and power modules. Each group has its own copy of the collection (ansible-test
-# writes its config and its output inside it) and its own emulator. A new target joins "modules".
-INTEGRATION_GROUPS := playbooks failures inventory modules
+# make test runs the targets in five groups side by side, as they mostly wait on emulated jobs: the
+# playbook runs, the playbooks' failure paths, the inventory with the image listing and retention, the
+# golden-image pipeline with its temporary instances, and the capture and power modules. Each group has
+# its own copy of the collection (ansible-test writes its config and its output inside it) and its own
+# emulator. A new target joins "modules".
+INTEGRATION_GROUPS := playbooks failures inventory pipeline modules
 INTEGRATION_TARGETS := $(filter-out setup_emulator,$(notdir $(wildcard tests/integration/targets/*)))
 INTEGRATION_TARGETS_playbooks := image_capture_role
 INTEGRATION_TARGETS_failures := image_capture_failures
 INTEGRATION_TARGETS_inventory := inventory_instances linode_image_info linode_image_prune
-INTEGRATION_TARGETS_modules := $(filter-out $(foreach group,playbooks failures inventory,$(INTEGRATION_TARGETS_$(group))),$(INTEGRATION_TARGETS))
+INTEGRATION_TARGETS_pipeline := golden_image_pipeline linode_instance_temporary
+INTEGRATION_TARGETS_modules := $(filter-out $(foreach group,playbooks failures inventory pipeline,$(INTEGRATION_TARGETS_$(group))),$(INTEGRATION_TARGETS))
 integration-groups: collection
-	$(MAKE) --no-print-directory -j4 --output-sync=target $(addprefix integration-group-,$(INTEGRATION_GROUPS))
+	$(MAKE) --no-print-directory -j5 --output-sync=target $(addprefix integration-group-,$(INTEGRATION_GROUPS))
 
 integration-group-%:
 	@rm -rf $(CURDIR)/.cache/integration/$* && mkdir -p $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image
