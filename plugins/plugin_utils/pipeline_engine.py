@@ -633,11 +633,13 @@ def stats(state):
         data = {"golden_image_%s_steps" % stage: [dict(s) for s in state["steps"]]}
     if state.get("verification"):
         data["golden_image_verification"] = dict(state["verification"])
-    published = {"all": ("publish", "golden_image_id", None), "bake": (state["steps"][0]["step"], "golden_image_candidate_id",
-                                                                        "golden_image_candidate_label"),
-                 "verify": ("verify", "golden_image_verified_id", "golden_image_verified_label"),
-                 "promote": ("publish", "golden_image_id", "golden_image_label")}[stage]
-    step, id_name, label_name = published
+    # The step whose success publishes the stage's image, under which names (all: golden_image_label is always there).
+    step, id_name, label_name = {
+        "all": ("publish", "golden_image_id", None),
+        "bake": (state["steps"][0]["step"], "golden_image_candidate_id", "golden_image_candidate_label"),
+        "verify": ("verify", "golden_image_verified_id", "golden_image_verified_label"),
+        "promote": ("publish", "golden_image_id", "golden_image_label"),
+    }[stage]
     if _step(state, step)["result"] == DONE:
         data[id_name] = state["image_id"]
         if label_name:
