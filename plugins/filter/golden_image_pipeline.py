@@ -38,6 +38,10 @@ def golden_image_pipeline_view(state, view):
     return _engine_call(engine.VIEWS[view], state)
 
 
+def golden_image_pipeline_promote_problems(state, answer):
+    return _engine_call(engine.promote_problems, state or {}, answer or {})
+
+
 def image_bake_problems(settings):
     return _engine_call(engine.bake_problems, settings or {})
 
@@ -68,6 +72,7 @@ class FilterModule(object):
             "golden_image_pipeline_start": golden_image_pipeline_start,
             "golden_image_pipeline_advance": golden_image_pipeline_advance,
             "golden_image_pipeline_view": golden_image_pipeline_view,
+            "golden_image_pipeline_promote_problems": golden_image_pipeline_promote_problems,
             "image_bake_problems": image_bake_problems,
             "image_bake_outcome": image_bake_outcome,
             "image_verify_problems": image_verify_problems,

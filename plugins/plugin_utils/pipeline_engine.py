@@ -14,6 +14,10 @@ decision has a unit test. Three parts:
 - ``start``, ``advance`` and the views: the pipeline of ``playbooks/golden_image_pipeline.yml``, one
   state that goes through its steps in order (bake or capture, verify, replicate, retention,
   publish). A step that fails stops every later one, so a failed verification never promotes.
+  A run may be one stage of the pipeline only (``golden_image_pipeline_stage``), one node of an AWX
+  workflow: ``bake`` makes a candidate image, ``verify`` verifies the candidate a bake node published,
+  ``promote`` replicates the image a verify node published, runs retention and publishes it. The
+  steps outside the stage are skipped, and each stage publishes what the next one takes.
 
 In check mode each step says what it would do (``would``) and nothing is written; a step that would
 fail fails the check run the same way.
@@ -45,7 +49,7 @@ MARKER_TAGS = (VERIFIED_TAG, VERIFY_FAILED_TAG)
 PENDING = "pending"  # not run yet
 DONE = "done"  # ran and did what it said
 FAILED = "failed"  # ran and failed (in check mode: would fail); every later step is stopped
-SKIPPED = "skipped"  # not asked for (no regions to replicate to, no retention)
+SKIPPED = "skipped"  # not asked for (no regions to replicate to, no retention), or outside this run's stage
 STOPPED = "stopped"  # not run because an earlier step failed
 WOULD = "would"  # check mode: what a real run would do
 STEP_RESULTS = frozenset([PENDING, DONE, FAILED, SKIPPED, STOPPED, WOULD])
@@ -60,6 +64,18 @@ CAPTURE_MADE = frozenset(["captured", "resumed", "updated", "unchanged"])
 CAPTURE_WOULD = frozenset(["would_capture", "would_resume", "would_update"])
 
 STAMP_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}\Z")
+IMAGE_ID_PATTERN = re.compile(r"^private/[0-9]+\Z")
+
+# The stages a run can be (golden_image_pipeline_stage), and the steps each runs: ``all`` is the whole
+# pipeline in one job; the others are the nodes of an AWX workflow, bake -> verify -> promote.
+STAGES = ("all", "bake", "verify", "promote")
+STAGE_STEPS = {"bake": ("bake", "capture"), "verify": ("verify",), "promote": ("replicate", "retention", "publish")}
+# What a stage takes from the node before it: AWX hands a node's set_stats artifacts to its children
+# as extra vars. The setting holding the id, the variable users and AWX set, and who publishes it.
+STAGE_INPUT = {
+    "verify": ("candidate_id", "candidate_label", "golden_image_candidate_id", "the bake node"),
+    "promote": ("verified_id", "verified_label", "golden_image_verified_id", "the verify node"),
+}
 
 
 def _fail_reason(answer):
@@ -352,7 +368,7 @@ def _plan(settings, names):
     """Each step's line: what it will do (and, in check mode, would do)."""
     if settings["source"] == "bake":
         provision = ("role %s" % settings["provision_role"]) if settings.get("provision_role") else (
-            "tasks %s" % settings["provision_tasks"])
+            "tasks %s" % settings.get("provision_tasks"))
         first = ("create builder %s from %s in %s (%s), provision it with %s, capture image %s from its disk, "
                  "delete the builder" % (names["builder"], settings["base_image"], settings["region"], settings["type"],
                                          provision, names["label"]))
@@ -388,21 +404,29 @@ def start(settings, check_mode=False):
     ``settings``: ``source`` (bake or reference), ``prefix``, ``stamp`` (the run's UTC YYYYmmdd-HHMMSS),
     ``reference`` (the host to capture, for reference), ``base_image``, ``region``, ``type``,
     ``provision_role`` or ``provision_tasks`` (bake), ``check_commands``, ``check_tasks``,
-    ``host_checks``, ``regions``, ``keep``, ``delete_failed``.
+    ``host_checks``, ``regions``, ``keep``, ``delete_failed``; ``stage`` (one of STAGES, ``all`` when
+    empty) and, for the verify and promote stages, ``candidate_id`` and ``candidate_label`` or
+    ``verified_id`` and ``verified_label``: the image the node before published.
     """
     settings = dict(settings or {})
+    stage = settings.get("stage") or "all"
+    if stage not in STAGES:
+        raise EngineError("golden_image_pipeline_stage must be one of %s (got %r)" % (", ".join(STAGES), stage))
     source = settings.get("source") or "bake"
     if source not in SOURCES:
         raise EngineError("golden_image_source must be bake or reference (got %r)" % (source,))
     settings["source"] = source
-    if source == "bake" and bool(settings.get("provision_role")) == bool(settings.get("provision_tasks")):
+    makes_image = stage in ("all", "bake")
+    if makes_image and source == "bake" and bool(settings.get("provision_role")) == bool(settings.get("provision_tasks")):
         raise EngineError("a bake needs exactly one of golden_image_provision_role (a role name) and "
                           "golden_image_provision_tasks (a tasks file) (got %s)" % (
                               "both" if settings.get("provision_role") else "neither"))
-    if source == "reference" and not settings.get("reference"):
+    if makes_image and source == "reference" and not settings.get("reference"):
         raise EngineError("golden_image_source=reference needs golden_image_host, the instance to capture")
-    if not settings.get("region"):
+    # Promotion creates no instance: only the stages that do need a region.
+    if stage != "promote" and not settings.get("region"):
         raise EngineError("golden_image_region is required: where the builder and the test instance run")
+    image_id, image_label = _stage_input(stage, settings, check_mode)
     for option in ("check_commands", "regions"):
         value = settings.get(option)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value)):
@@ -410,10 +434,45 @@ def start(settings, check_mode=False):
                 "check_commands" if option == "check_commands" else "regions", value))
     settings["keep"] = _keep(settings.get("keep"))
     names = _names(settings)
+    if stage in STAGE_INPUT:
+        names["label"] = image_label or image_id or "the image %s publishes" % STAGE_INPUT[stage][3]
+    plan = _plan(settings, names)
+    if stage != "all":
+        in_stage = [name for name, _line, _skipped in plan if name in STAGE_STEPS[stage]]
+        outside = "not in this job: golden_image_pipeline_stage=%s runs %s only" % (stage, ", ".join(in_stage))
+        plan = [(name, line, skipped if name in in_stage else outside) for name, line, skipped in plan]
     steps = [{"step": name, "result": SKIPPED if skipped else PENDING, "detail": skipped or line}
-             for name, line, skipped in _plan(settings, names)]
-    return dict(names, source=source, check_mode=bool(check_mode), keep=settings["keep"], image_id=None,
-                verified=None, verification=None, steps=steps)
+             for name, line, skipped in plan]
+    # A promote node's image was verified by the verify node before it; the promotion checks its tag
+    # before the first write (``promote_problems``) and again before it publishes it.
+    return dict(names, source=source, stage=stage, check_mode=bool(check_mode), keep=settings["keep"],
+                image_id=image_id, verified=True if stage == "promote" else None, verification=None, steps=steps)
+
+
+def _stage_input(stage, settings, check_mode):
+    """``(image id, label)`` a verify or promote stage works on, from the node before it; ``(None, None)``
+    for the stages that make the image. Only a check run may go without the id: a real one fails here,
+    before any write, naming the variable."""
+    if stage not in STAGE_INPUT:
+        return None, None
+    id_setting, label_setting, variable, publisher = STAGE_INPUT[stage]
+    image_id = settings.get(id_setting) or None
+    if image_id is None and not check_mode:
+        raise EngineError("golden_image_pipeline_stage=%s needs %s: the id (private/<number>) of the image %s published; "
+                          "in an AWX workflow its artifacts become this job's extra vars" % (stage, variable, publisher))
+    if image_id is not None and (not isinstance(image_id, str) or not IMAGE_ID_PATTERN.match(image_id)):
+        raise EngineError("%s must be a private image id, private/<number> (got %r)" % (variable, image_id))
+    return image_id, settings.get(label_setting) or None
+
+
+def promote_problems(state, answer):
+    """Why the image a promote stage was given may not be promoted, from its read-back (linode_image_info),
+    before replication and retention write anything: it must exist, be available and carry the verified mark.
+    Empty when it may, or when nothing is to be checked (another stage, or a check run without an id)."""
+    if state.get("stage") != "promote" or not state.get("image_id"):
+        return []
+    problem = _unpublishable(state["image_id"], answer)
+    return ["golden_image_verified_id %s cannot be promoted: %s" % (state["image_id"], problem)] if problem else []
 
 
 def _step(state, name):
@@ -530,15 +589,23 @@ def _publish(state, answer, context):
         return WOULD, _step(state, "publish")["detail"]
     if not state["verified"] or not state["image_id"]:
         raise EngineError("publish: only a verified image is published")
-    if _fail_reason(answer):
-        return FAILED, "reading %s back: %s" % (state["image_id"], _fail_reason(answer))
-    image = ((answer.get("images") or [None])[0]) or {}
-    if image.get("id") != state["image_id"]:
-        return FAILED, "%s does not exist any more" % state["image_id"]
-    if image.get("status") != "available" or VERIFIED_TAG not in (image.get("tags") or []):
-        return FAILED, "%s is %s%s" % (state["image_id"], image.get("status"), "" if VERIFIED_TAG in (
-            image.get("tags") or []) else ", without the %s tag" % VERIFIED_TAG)
+    problem = _unpublishable(state["image_id"], answer)
+    if problem:
+        return FAILED, problem
     return DONE, "golden_image_id = %s" % state["image_id"]
+
+
+def _unpublishable(image_id, answer):
+    """Why the image read back (linode_image_info's answer) is not an available image marked verified, or None."""
+    if _fail_reason(answer):
+        return "reading %s back: %s" % (image_id, _fail_reason(answer))
+    image = ((answer.get("images") or [None])[0]) or {}
+    if image.get("id") != image_id:
+        return "%s does not exist any more" % image_id
+    if image.get("status") != "available" or VERIFIED_TAG not in (image.get("tags") or []):
+        return "%s is %s%s" % (image_id, image.get("status"), "" if VERIFIED_TAG in (
+            image.get("tags") or []) else ", without the %s tag" % VERIFIED_TAG)
+    return None
 
 
 ADVANCE = {"bake": _bake, "capture": _capture, "verify": _verify, "replicate": _replicate,
@@ -551,26 +618,55 @@ def fails(state):
 
 def stats(state):
     """What set_stats publishes for the next node of a workflow: the steps, the verification, and
-    ``golden_image_id`` only once it was published (verified, replicated and retention done)."""
-    data = {"golden_image_pipeline": [dict(s) for s in state["steps"]], "golden_image_label": state["label"]}
+    ``golden_image_id`` only once it was published (verified, replicated and retention done).
+
+    A stage publishes what the next stage takes: the bake ``golden_image_candidate_id`` (not verified
+    yet, so not golden_image_id), the verification ``golden_image_verified_id``, the promotion
+    ``golden_image_id``. Its steps go under ``golden_image_<stage>_steps``: AWX makes a parent's
+    artifacts its children's extra vars, and an extra var ``golden_image_pipeline`` would override the
+    child's own state, a fact of that name.
+    """
+    stage = state.get("stage") or "all"
+    if stage == "all":
+        data = {"golden_image_pipeline": [dict(s) for s in state["steps"]], "golden_image_label": state["label"]}
+    else:
+        data = {"golden_image_%s_steps" % stage: [dict(s) for s in state["steps"]]}
     if state.get("verification"):
         data["golden_image_verification"] = dict(state["verification"])
-    if _step(state, "publish")["result"] == DONE:
-        data["golden_image_id"] = state["image_id"]
+    # The step whose success publishes the stage's image, under which names (all: golden_image_label is always there).
+    step, id_name, label_name = {
+        "all": ("publish", "golden_image_id", None),
+        "bake": (state["steps"][0]["step"], "golden_image_candidate_id", "golden_image_candidate_label"),
+        "verify": ("verify", "golden_image_verified_id", "golden_image_verified_label"),
+        "promote": ("publish", "golden_image_id", "golden_image_label"),
+    }[stage]
+    if _step(state, step)["result"] == DONE:
+        data[id_name] = state["image_id"]
+        if label_name:
+            data[label_name] = state["label"]
     return data
 
 
 TABLE_FORMAT = "%-10s %-8s %s"
 
 
+STAGE_OUTCOMES = {"all": ("made, verified and published", "published as %s"),
+                  "bake": ("made as a candidate", "candidate %s, to be verified"),
+                  "verify": ("verified", "verified %s, to be promoted"),
+                  "promote": ("promoted and published", "published as %s")}
+
+
 def _summary(state):
     failed = [s["step"] for s in state["steps"] if s["result"] == FAILED]
     if failed:
         return "failed at %s" % failed[0]
+    stage = state.get("stage") or "all"
+    would, done = STAGE_OUTCOMES[stage]
     if state["check_mode"]:
-        return "would be made, verified and published (check mode: nothing was written)"
-    if _step(state, "publish")["result"] == DONE:
-        return "published as %s" % state["image_id"]
+        return "would be %s (check mode: nothing was written)" % would
+    ran = [s for s in state["steps"] if s["result"] != SKIPPED]
+    if ran and all(s["result"] == DONE for s in ran):
+        return done % state["image_id"]
     return "not finished"
 
 
@@ -582,4 +678,10 @@ def table(state):
     return lines
 
 
-VIEWS = {"next": next_step, "fails": fails, "stats": stats, "table": table}
+def planned(state):
+    """The steps this run will carry out, in order: the plays that prepare a step (its temporary
+    instance, its files) do so only for these."""
+    return [s["step"] for s in state["steps"] if s["result"] == PENDING]
+
+
+VIEWS = {"next": next_step, "fails": fails, "stats": stats, "table": table, "planned": planned}

@@ -11,7 +11,9 @@ Each function mirrors one piece of AWX (as of AWX 24) and says where it comes fr
 - ``inventory_script_data``: the inventory a job (or one slice of a sliced job) gets;
 - ``validate_survey_spec``: what the API checks when a job template's survey is saved;
 - ``artifacts_of`` and ``merge_artifacts``: the ``set_stats`` data a job publishes, and how a
-  workflow combines the artifacts of several jobs (the slices of a sliced job, parallel parents).
+  workflow combines the artifacts of several jobs (the slices of a sliced job, parallel parents);
+- ``run_workflow``: which nodes of a workflow run, in which order, and with which extra vars
+  (the workflow manager, ``WorkflowDAG``, and ``WorkflowJobNode.get_job_kwargs``).
 """
 
 from __future__ import annotations
@@ -234,6 +236,71 @@ def merge_artifacts(artifacts: list) -> dict:
     for job_artifacts in artifacts:
         combined.update(job_artifacts)
     return combined
+
+
+SUCCESSFUL = "successful"
+DO_NOT_RUN = "do_not_run"
+# AWX follows a node's failure edges when its job ended in any of these.
+FAILED_STATUSES = ("failed", "error", "canceled")
+EDGES = ("success_nodes", "failure_nodes", "always_nodes")
+
+
+def _fired(node: dict, status: str) -> list:
+    """The children a finished node's edges lead to: success or failure edges by its job's status, always edges either way."""
+    if status == DO_NOT_RUN:
+        return []
+    kind = "success_nodes" if status == SUCCESSFUL else "failure_nodes"
+    return list(node.get(kind) or []) + list(node.get("always_nodes") or [])
+
+
+def run_workflow(nodes: dict, workflow_extra_vars: dict, launch) -> list:
+    """Run a workflow's nodes as AWX's workflow manager does; the runs, in order.
+
+    ``nodes``: identifier -> the node (``success_nodes``, ``failure_nodes``, ``always_nodes``: identifiers of
+    children; ``extra_data``: the node's own prompted variables), in the order AWX lists them.
+    ``workflow_extra_vars``: the workflow job's variables (its template's extra vars and the survey's answers).
+    ``launch(identifier, extra_vars)`` runs the node's job (its job template adds its own extra vars under these)
+    and returns ``(status, artifacts)``.
+
+    A node runs once every parent has finished or will not run, when it is a root or an edge of a parent led
+    to it (success edges after a ``successful`` job, failure edges after a failed one, always edges either way;
+    ``all_parents_must_converge`` is off, as here); otherwise it will not run (``do_not_run``), and neither will
+    what only it leads to. Its extra vars: its ``extra_data``, under its ancestors' artifacts (each parent's own
+    ancestor artifacts, then its job's artifacts, parent after parent, a later value winning: ``merge_artifacts``),
+    under the workflow job's variables, which take precedence over artifacts. Each run: ``node``, ``extra_vars``,
+    ``status``, ``artifacts``; a node that did not run is listed with status ``do_not_run``.
+    """
+    unknown = [child for node in nodes.values() for edge in EDGES for child in node.get(edge) or [] if child not in nodes]
+    if unknown:
+        raise ValueError("edges to nodes that do not exist: %s" % unknown)
+    parents = dict((name, [parent for parent, node in nodes.items() if any(name in (node.get(edge) or []) for edge in EDGES)])
+                   for name in nodes)
+    status, artifacts, ancestor_artifacts, runs = {}, {}, {}, []
+    progressed = True
+    while progressed:
+        progressed = False
+        for name, node in nodes.items():
+            if name in status or any(parent not in status for parent in parents[name]):
+                continue
+            progressed = True
+            if parents[name] and not any(name in _fired(nodes[parent], status[parent]) for parent in parents[name]):
+                status[name] = DO_NOT_RUN
+                runs.append({"node": name, "extra_vars": None, "status": DO_NOT_RUN, "artifacts": None})
+                continue
+            inherited = merge_artifacts([job for parent in parents[name]
+                                         for job in (ancestor_artifacts.get(parent, {}), artifacts.get(parent) or {})])
+            ancestor_artifacts[name] = inherited
+            extra_vars = dict(node.get("extra_data") or {})
+            extra_vars.update((key, value) for key, value in inherited.items() if key != "_ansible_no_log")
+            extra_vars.update(workflow_extra_vars)
+            status[name], artifacts[name] = launch(name, extra_vars)
+            runs.append({"node": name, "extra_vars": extra_vars, "status": status[name], "artifacts": artifacts[name]})
+    return runs
+
+
+def job_extra_vars(job_template_vars: dict, launched_with: dict) -> dict:
+    """A job's extra vars: its template's, overridden by what it was launched with (here, by the workflow)."""
+    return dict(job_template_vars or {}, **launched_with)
 
 
 class Job:

@@ -1,4 +1,4 @@
-"""Write the AWX surveys of the capture and golden_image job templates from the role's argument specs.
+"""Write the AWX surveys of the capture and golden_image job templates, and of the golden-image workflow, from the roles' argument specs.
 
     python tests/awx/survey_from_argument_specs.py           # rewrite extensions/awx/survey_*.json
     python tests/awx/survey_from_argument_specs.py --check   # exit 1 if they differ from what it would write
@@ -17,6 +17,14 @@ of the job and overrides the inventory. So the surveys ask only for what holds f
 - the golden_image playbook sets the label, tags, regions and retention of the role itself from
   its own variables (golden_image_*), which its survey asks for instead.
 
+The golden-image workflow's survey (extensions/awx/golden_image_workflow.yml) asks for the
+golden_image_pipeline playbook's variables, each the image_bake or image_verify option the playbook
+hands it to (WORKFLOW_OPTIONS): its type, default and description come from that option's argument
+spec, with the roles' option names in the description replaced by the playbook's. It leaves out
+golden_image_pipeline_stage (each node's job template sets it, and a workflow variable would override
+it on every node) and the ids the nodes hand each other (artifacts, which the workflow's variables
+would override too).
+
 Types: str -> text (textarea for descriptions), int -> integer, float -> float, bool -> a
 multiple choice of "true"/"false" (the role reads these with the bool filter).
 """
@@ -33,6 +41,7 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGUMENT_SPECS = os.path.join(REPO, "roles", "image_capture", "meta", "argument_specs.yml")
+ROLE_ARGUMENT_SPECS = os.path.join(REPO, "roles", "%s", "meta", "argument_specs.yml")
 OUTPUT_DIR = os.path.join(REPO, "extensions", "awx")
 PREFIX = "image_capture_"
 
@@ -60,12 +69,34 @@ PLAYBOOK_QUESTIONS = {
                                  "Empty: delete nothing."},
     ],
 }
+# The golden_image_pipeline playbook's variables the workflow's survey asks for, each with the role option the
+# playbook hands it to (playbooks/golden_image_pipeline.yml), in the survey's order.
+WORKFLOW_OPTIONS = (
+    ("golden_image_region", "image_bake_region"),
+    ("golden_image_base_image", "image_bake_base_image"),
+    ("golden_image_type", "image_bake_type"),
+    ("golden_image_provision_role", "image_bake_provision_role"),
+    ("golden_image_provision_tasks", "image_bake_provision_tasks"),
+    ("golden_image_check_tasks", "image_verify_tasks"),
+    ("golden_image_delete_failed", "image_verify_delete_failed"),
+    ("golden_image_cleanup_older_than", "image_bake_cleanup_older_than"),
+)
+WORKFLOW_QUESTIONS = [
+    {"variable": "golden_image_prefix", "question_name": "Label prefix", "type": "text", "required": False, "default": "golden",
+     "question_description": "The image is labelled <prefix>-<UTC date>-<time>, its temporary instances bake-<prefix>-* and "
+                             "verify-<prefix>-*; retention and the clean-up apply to this prefix."},
+    {"variable": "golden_image_keep", "question_name": "Verified images to keep", "type": "integer", "required": False, "min": 1,
+     "question_description": "The promotion keeps this many newest verified images of the prefix, the new one among them, "
+                             "and deletes the older verified ones. Empty: delete nothing."},
+]
+WORKFLOW_REQUIRED = ("golden_image_region",)
 # Question names where capitalizing the option name is not enough.
 QUESTION_NAMES = {"image_capture_cloud_init": "Cloud-init", "image_capture_ssh_timeout": "SSH timeout",
                   "image_capture_size_limit": "Image size limit (MiB)", "image_capture_margin": "Free margin"}
 # The order of a question's keys in the files.
 KEY_ORDER = ("variable", "question_name", "question_description", "type", "required", "default", "min", "max", "choices")
-SURVEY_NAMES = {"capture": "Capture every host's disk", "golden_image": "Capture a golden image"}
+SURVEY_NAMES = {"capture": "Capture every host's disk", "golden_image": "Capture a golden image",
+                "golden_image_workflow": "Bake, verify and promote a golden image"}
 
 
 def plain(text: str) -> str:
@@ -74,13 +105,15 @@ def plain(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def question(name: str, option: dict) -> dict:
+def question(name: str, option: dict, prefix: str = PREFIX, renames: tuple = ()) -> dict:
     description = option.get("description", "")
     description = " ".join(description) if isinstance(description, list) else description
+    for role_option, variable in renames:
+        description = re.sub(r"\b%s\b" % role_option, variable, description)
     kind = option.get("type", "str")
     item = {
         "variable": name,
-        "question_name": QUESTION_NAMES.get(name) or name[len(PREFIX):].replace("_", " ").capitalize(),
+        "question_name": QUESTION_NAMES.get(name) or name[len(prefix):].replace("_", " ").capitalize(),
         "question_description": plain(description),
         "required": False,
     }
@@ -104,6 +137,23 @@ def role_questions(options: dict, leave_out: tuple) -> list:
             if name not in leave_out and option.get("type", "str") in ("str", "int", "float", "bool")]
 
 
+def role_options(role: str) -> dict:
+    with open(ROLE_ARGUMENT_SPECS % role, encoding="utf-8") as specs:
+        return yaml.safe_load(specs)["argument_specs"]["main"]["options"]
+
+
+def workflow_questions() -> list:
+    """The golden_image_pipeline variables of WORKFLOW_OPTIONS, each as its role option's question."""
+    options = dict(role_options("image_bake"), **role_options("image_verify"))
+    renames = tuple((role_option, variable) for variable, role_option in WORKFLOW_OPTIONS)
+    questions = []
+    for variable, role_option in WORKFLOW_OPTIONS:
+        item = question(variable, options[role_option], prefix="golden_image_", renames=renames)
+        item["required"] = variable in WORKFLOW_REQUIRED
+        questions.append(item)
+    return WORKFLOW_QUESTIONS + questions
+
+
 def surveys() -> dict:
     with open(ARGUMENT_SPECS, encoding="utf-8") as specs:
         options = yaml.safe_load(specs)["argument_specs"]["main"]["options"]
@@ -117,6 +167,12 @@ def surveys() -> dict:
             "name": SURVEY_NAMES["golden_image"],
             "description": "golden_image.linode.golden_image; generated from the image_capture role's argument specs.",
             "spec": PLAYBOOK_QUESTIONS["golden_image"] + role_questions(options, PER_HOST + NOT_IN_A_JOB + SET_BY_GOLDEN_IMAGE),
+        },
+        "golden_image_workflow": {
+            "name": SURVEY_NAMES["golden_image_workflow"],
+            "description": "The golden-image workflow (golden_image.linode.golden_image_pipeline, one stage a node); "
+                           "generated from the image_bake and image_verify roles' argument specs.",
+            "spec": workflow_questions(),
         },
     }
 

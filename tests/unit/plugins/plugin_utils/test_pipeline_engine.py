@@ -454,3 +454,180 @@ VERIFY_SETTINGS = {"image": "private/100001", "tester_label": "verify-golden-1",
 def test_verify_problems_name_the_role_variable(changes, image_pending, problems):
     found = engine.verify_problems(dict(VERIFY_SETTINGS, **changes), image_pending)
     assert len(found) == len(problems) and all(p in f for p, f in zip(problems, found))
+
+
+# ---------------------------------------------------------------------------------------------- stages
+
+CANDIDATE = "private/100001"
+# What each stage's settings add: the image the node before it published, as AWX passes its artifacts.
+STAGE_INPUTS = {"all": {}, "bake": {}, "verify": {"candidate_id": CANDIDATE, "candidate_label": "golden-20251231-235959"},
+                "promote": {"verified_id": CANDIDATE, "verified_label": "golden-20251231-235959"}}
+NOT_IN_JOB = "not in this job: golden_image_pipeline_stage=%s runs %s only"
+
+# (stage, [(step, result before the first step, detail or None when it is the plan's line)])
+STAGE_PLANS = [
+    ("all", [("bake", "pending", None), ("verify", "pending", None), ("replicate", "pending", None),
+             ("retention", "pending", None), ("publish", "pending", None)]),
+    ("bake", [("bake", "pending", None), ("verify", "skipped", NOT_IN_JOB % ("bake", "bake")),
+              ("replicate", "skipped", NOT_IN_JOB % ("bake", "bake")), ("retention", "skipped", NOT_IN_JOB % ("bake", "bake")),
+              ("publish", "skipped", NOT_IN_JOB % ("bake", "bake"))]),
+    ("verify", [("bake", "skipped", NOT_IN_JOB % ("verify", "verify")), ("verify", "pending", None),
+                ("replicate", "skipped", NOT_IN_JOB % ("verify", "verify")),
+                ("retention", "skipped", NOT_IN_JOB % ("verify", "verify")),
+                ("publish", "skipped", NOT_IN_JOB % ("verify", "verify"))]),
+    ("promote", [("bake", "skipped", NOT_IN_JOB % ("promote", "replicate, retention, publish")),
+                 ("verify", "skipped", NOT_IN_JOB % ("promote", "replicate, retention, publish")),
+                 ("replicate", "pending", None), ("retention", "pending", None), ("publish", "pending", None)]),
+]
+
+
+@pytest.mark.parametrize("stage, expected", STAGE_PLANS, ids=[c[0] for c in STAGE_PLANS])
+def test_a_stage_runs_its_steps_and_skips_the_others_saying_why(stage, expected):
+    state = engine.start(dict(BAKE, stage=stage, **STAGE_INPUTS[stage]))
+    assert [(s["step"], s["result"]) for s in state["steps"]] == [(step, result) for step, result, _d in expected]
+    for step, (_name, _result, detail) in zip(state["steps"], expected):
+        assert step["detail"] == detail if detail else not step["detail"].startswith("not in this job")
+    if stage == "verify":
+        # The image is the candidate the bake node published; the test instance is this job's own.
+        assert state["steps"][1]["detail"].startswith("boot golden-20251231-235959 on test instance "
+                                                      "verify-golden-20260101-120000 in us-east")
+    assert engine.planned(state) == [step for step, result, _d in expected if result == "pending"]
+    assert state["stage"] == stage
+
+
+def test_a_stage_keeps_the_steps_not_asked_for_skipped_for_their_own_reason():
+    state = engine.start(dict(BAKE, stage="promote", regions=[], keep=None, **STAGE_INPUTS["promote"]))
+    details = dict((s["step"], (s["result"], s["detail"])) for s in state["steps"])
+    assert details["replicate"] == ("skipped", "no regions to replicate to (golden_image_regions)")
+    assert details["retention"] == ("skipped", "golden_image_keep is not set: no image is deleted")
+    assert details["publish"][0] == "pending"
+    reference = engine.start(dict(BAKE, stage="bake", source="reference", reference="web-1", provision_role=None))
+    assert results(reference)[0] == ("capture", "pending")
+    assert reference["steps"][1]["detail"] == NOT_IN_JOB % ("bake", "capture")
+
+
+BAKED = {"result": "baked", "image_id": CANDIDATE}
+PROMOTED = [("replicate", REPLICATED), ("retention", PRUNED), ("publish", READ_BACK)]
+
+# (stage, the answers of its steps, what set_stats publishes, the table's last line)
+STAGE_RUNS = [
+    ("bake", [("bake", BAKED)],
+     {"golden_image_candidate_id": CANDIDATE, "golden_image_candidate_label": "golden-20260101-120000"},
+     "golden image golden-20260101-120000: candidate private/100001, to be verified"),
+    ("verify", [("verify", VERIFIED)],
+     {"golden_image_verified_id": CANDIDATE, "golden_image_verified_label": "golden-20251231-235959",
+      "golden_image_verification": {"image_id": CANDIDATE, "label": "golden-20251231-235959", "result": "verified",
+                                    "reason": ""}},
+     "golden image golden-20251231-235959: verified private/100001, to be promoted"),
+    ("promote", PROMOTED, {"golden_image_id": CANDIDATE, "golden_image_label": "golden-20251231-235959"},
+     "golden image golden-20251231-235959: published as private/100001"),
+]
+
+
+@pytest.mark.parametrize("stage, steps, published, summary", STAGE_RUNS, ids=[c[0] for c in STAGE_RUNS])
+def test_each_stage_publishes_what_the_next_one_takes(stage, steps, published, summary):
+    state = run(engine.start(dict(BAKE, stage=stage, **STAGE_INPUTS[stage])), *steps)
+    assert engine.next_step(state) is None and not engine.fails(state)
+    data = engine.stats(state)
+    steps_key = "golden_image_%s_steps" % stage
+    # Not golden_image_pipeline: as the next node's extra var it would override that node's own state.
+    assert set(data) == set(published) | {steps_key} and "golden_image_pipeline" not in data
+    assert dict((k, data[k]) for k in published) == published
+    assert data[steps_key] == state["steps"]
+    assert engine.table(state)[-1] == summary
+
+
+@pytest.mark.parametrize("stage, failing, answer, unpublished", [
+    ("bake", "bake", {"result": "failed", "reason": "Provision the builder: apt failed"}, "golden_image_candidate_id"),
+    ("verify", "verify", {"result": "failed", "image_id": CANDIDATE, "reason": "command: true: exited 1"},
+     "golden_image_verified_id"),
+    ("verify", "verify", {"result": "error", "image_id": CANDIDATE, "reason": "the test instance was not created"},
+     "golden_image_verified_id"),
+    ("promote", "replicate", {"failed": True, "msg": "no region 'mars'"}, "golden_image_id"),
+])
+def test_a_stage_that_fails_publishes_no_id(stage, failing, answer, unpublished):
+    state = engine.start(dict(BAKE, stage=stage, **STAGE_INPUTS[stage]))
+    state = engine.advance(state, failing, answer)
+    assert engine.fails(state) and engine.next_step(state) is None
+    data = engine.stats(state)
+    assert not {"golden_image_candidate_id", "golden_image_verified_id", "golden_image_id"} & set(data)
+    assert unpublished not in data and engine.table(state)[-1].endswith("failed at %s" % failing)
+
+
+def test_a_failed_verification_stage_publishes_the_verdict():
+    state = engine.start(dict(BAKE, stage="verify", **STAGE_INPUTS["verify"]))
+    state = engine.advance(state, "verify", {"result": "failed", "image_id": CANDIDATE, "reason": "boots: no"})
+    assert engine.stats(state)["golden_image_verification"]["result"] == "failed" and state["verified"] is False
+
+
+@pytest.mark.parametrize("stage, steps, summary", [
+    ("bake", [("bake", {"result": "would_bake", "image_id": None})], "would be made as a candidate"),
+    ("verify", [("verify", {"result": "would_verify", "checks": [{"check": "boots"}]})], "would be verified"),
+    ("promote", [("replicate", {}), ("retention", {"kept": [], "deleted": []}), ("publish", {})],
+     "would be promoted and published"),
+])
+def test_check_mode_per_stage_says_what_it_would_do_and_publishes_no_id(stage, steps, summary):
+    state = run(engine.start(dict(BAKE, stage=stage), check_mode=True), *steps)
+    assert [r for _s, r in results(state) if r != "skipped"] == ["would"] * len(steps)
+    assert not {"golden_image_candidate_id", "golden_image_verified_id", "golden_image_id"} & set(engine.stats(state))
+    assert engine.table(state)[-1].endswith("%s (check mode: nothing was written)" % summary)
+
+
+def test_a_check_run_of_a_stage_without_its_image_names_the_node_that_would_publish_it():
+    state = engine.start(dict(BAKE, stage="verify"), check_mode=True)
+    assert state["image_id"] is None and state["label"] == "the image the bake node publishes"
+
+
+@pytest.mark.parametrize("changes, check_mode, message", [
+    ({"stage": "deploy"}, False, "golden_image_pipeline_stage must be one of all, bake, verify, promote (got 'deploy')"),
+    ({"stage": "verify"}, False, "golden_image_pipeline_stage=verify needs golden_image_candidate_id"),
+    ({"stage": "promote"}, False, "golden_image_pipeline_stage=promote needs golden_image_verified_id"),
+    ({"stage": "promote", "candidate_id": CANDIDATE}, False, "needs golden_image_verified_id"),
+    ({"stage": "verify", "candidate_id": "linode/debian12"}, False,
+     "golden_image_candidate_id must be a private image id, private/<number> (got 'linode/debian12')"),
+    ({"stage": "verify", "candidate_id": "linode/debian12"}, True, "golden_image_candidate_id must be a private image id"),
+    ({"stage": "promote", "verified_id": "private/12; rm"}, False, "golden_image_verified_id must be a private image id"),
+    ({"stage": "promote", "verified_id": 12}, False, "golden_image_verified_id must be a private image id, private/<number> (got 12)"),
+    ({"stage": "bake", "provision_role": None}, False, "a bake needs exactly one of golden_image_provision_role"),
+    ({"stage": "verify", "candidate_id": CANDIDATE, "region": ""}, False, "golden_image_region is required"),
+])
+def test_a_stage_refuses_a_missing_or_invalid_image_naming_the_variable(changes, check_mode, message):
+    with pytest.raises(EngineError) as raised:
+        engine.start(dict(BAKE, **changes), check_mode=check_mode)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("stage, changes", [
+    ("verify", {"provision_role": None}),  # the bake's settings are the bake node's business
+    ("promote", {"provision_role": None, "region": ""}),  # promotion creates no instance
+])
+def test_a_stage_checks_only_what_it_uses(stage, changes):
+    assert engine.start(dict(BAKE, stage=stage, **dict(STAGE_INPUTS[stage], **changes)))["stage"] == stage
+
+
+def test_the_default_stage_is_the_whole_pipeline():
+    assert engine.start(dict(BAKE, stage=""))["steps"] == engine.start(BAKE)["steps"]
+    assert engine.start(BAKE)["stage"] == "all" and engine.start(BAKE)["image_id"] is None
+
+
+@pytest.mark.parametrize("read_back, problem", [
+    (READ_BACK, None),
+    ({"images": [dict(READ_BACK["images"][0], tags=["golden", engine.VERIFY_FAILED_TAG])]},
+     "golden_image_verified_id private/100001 cannot be promoted: private/100001 is available, without the "
+     "golden_image.linode:verified tag"),
+    ({"images": []}, "private/100001 does not exist any more"),
+    ({"images": [dict(READ_BACK["images"][0], status="pending_upload")]}, "private/100001 is pending_upload"),
+    ({"failed": True, "msg": "404 Not found"}, "reading private/100001 back: 404 Not found"),
+])
+def test_only_an_available_verified_image_is_promoted(read_back, problem):
+    state = engine.start(dict(BAKE, stage="promote", **STAGE_INPUTS["promote"]))
+    problems = engine.promote_problems(state, read_back)
+    assert problems == ([] if problem is None else problems[:1]) and len(problems) == (0 if problem is None else 1)
+    if problem:
+        assert problem in problems[0]
+
+
+@pytest.mark.parametrize("stage, check_mode", [("all", False), ("verify", False), ("promote", True)])
+def test_promote_problems_check_nothing_outside_a_promotion_with_an_image(stage, check_mode):
+    settings = dict(BAKE, stage=stage, **(STAGE_INPUTS[stage] if stage != "promote" else {}))
+    assert engine.promote_problems(engine.start(settings, check_mode=check_mode), {"images": []}) == []
