@@ -110,7 +110,8 @@ def test_role_guide_shows_the_roles_readme(rendered, collection):
 
 
 # Playbook -> the guide that shows it and every variable it reads.
-PLAYBOOK_GUIDES = {"capture": "guide-playbooks", "golden_image": "guide-playbooks", "golden_image_pipeline": "guide-pipeline"}
+PLAYBOOK_GUIDES = {"capture": "guide-playbooks", "golden_image": "guide-playbooks", "golden_image_pipeline": "guide-pipeline",
+                   "golden_image_cleanup": "guide-pipeline"}
 
 
 def test_playbook_guides_show_every_variable_and_survey_question(rendered, collection):
