@@ -235,7 +235,7 @@ def test_first_run_exits_non_zero_because_hosts_were_refused(world, capture_then
     for host in world.hosts:
         assert recap[host.name]["unreachable"] == 0, (host.name, recap)
         failed = recap[host.name]["failed"]
-        assert (failed == 0) if host.plan.kind == "good" else (failed >= 1), (host.name, recap, first.tail())
+        assert (failed == 0) if host.plan.kind == "good" else (failed >= 1), f"{host.name}: {recap}\n{first.tail()}"
 
 
 def test_first_run_gives_each_good_host_exactly_one_image(world, capture_then_rerun):
