@@ -701,6 +701,9 @@ PIPELINE_REFERENCE_ID = 1001
 PIPELINE_REFERENCE_DISK = 2001
 # The file the pipeline test's provisioning writes; every hook event reports its content on the disk.
 PIPELINE_MARKER_FILE = "/etc/golden-marker"
+# A pipeline run is some 40 to 120 s on an idle 2-CPU machine; with a CI run beside it (load 20) a good run
+# took more than 300 s. Its deadline is this, so that a loaded machine is slow, not a failure.
+PIPELINE_PLAYBOOK_TIMEOUT_S = 900.0
 # Faster than the fleet test's: a pipeline run waits for a create, a boot, a shutdown, a capture, another boot,
 # a delete, then the same for the test instance, and a replication.
 PIPELINE_SPEED = 20
