@@ -51,3 +51,10 @@ def capture_playbook() -> Path:
     if not playbook.is_file():
         pytest.fail(f"{playbook} is missing: refresh the collection copy with `make collection`", pytrace=False)
     return playbook
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The tables the end-to-end tests measured (harness.add_summary_section), shown even with -q and no -s."""
+    for title, text in harness.SUMMARY_SECTIONS:
+        terminalreporter.write_sep("=", title)
+        terminalreporter.write_line(text)

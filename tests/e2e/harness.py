@@ -357,8 +357,8 @@ class Emulator:
             raise RuntimeError(f"the emulator exited {code} after SIGTERM\n{self.stderr_tail()}")
 
 
-def start_emulator(stack: ExitStack, fleet_file: Path, workdir: Path) -> Emulator:
-    command = [str(BIN / "linode-emulator"), "--fleet", str(fleet_file), "--port", "0", "--speed", str(SPEED),
+def start_emulator(stack: ExitStack, fleet_file: Path, workdir: Path, speed: float = SPEED) -> Emulator:
+    command = [str(BIN / "linode-emulator"), "--fleet", str(fleet_file), "--port", "0", "--speed", "%g" % speed,
                "--state-dir", str(workdir / "emulator")]
     stderr_file = workdir / "emulator.log"
     with stderr_file.open("w", encoding="utf-8") as stderr:
@@ -444,6 +444,9 @@ class Run:
 class World:
     """The hosts, the emulator and how to run the playbook against them."""
 
+    speed: float = SPEED  # the emulator's
+    playbook = "golden_image.linode.capture"
+
     def __init__(self, root: Path, hosts: list[Host], emulator: Emulator, events_file: Path) -> None:
         self.root = root
         self.hosts = hosts
@@ -500,7 +503,7 @@ class World:
             "LINODE_API_URL": self.emulator.api_url,
             "LINODE_CA": self.emulator.ca_file,
             # The modules' real-world poll schedule, in the emulator's compressed time.
-            "LINODE_POLL_INTERVAL": "%g" % (5.0 / SPEED),
+            "LINODE_POLL_INTERVAL": "%g" % (5.0 / self.speed),
             # Every process of a run carries this, so what a killed run left behind can be found by pid.
             RUN_MARKER_VARIABLE: self.run_marker,
         })
@@ -523,14 +526,16 @@ class World:
 
     def start_playbook(self, name: str, extra_vars: dict | None = None, token: str | None = None,
                        args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, dict]:
-        """Start ``ansible-playbook golden_image.linode.capture`` with these extra vars and ``args`` (and LINODE_TOKEN)."""
+        """Start ``ansible-playbook`` of the world's playbook (``golden_image.linode.capture``) with these extra
+        vars and ``args`` (and LINODE_TOKEN); a capture run writes its report (``image_capture_report_file``)."""
         report_file = self.root / "reports" / f"{name}.json"
         report_file.parent.mkdir(exist_ok=True)
         report_file.unlink(missing_ok=True)
         extra = self.root / "reports" / f"{name}.extra.yml"
-        extra.write_text(yaml.safe_dump({"image_capture_report_file": str(report_file), **(extra_vars or {})}), encoding="utf-8")
+        report = {"image_capture_report_file": str(report_file)} if self.playbook == "golden_image.linode.capture" else {}
+        extra.write_text(yaml.safe_dump({**report, **(extra_vars or {})}), encoding="utf-8")
         output_file = self.root / "reports" / f"{name}.out"
-        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "golden_image.linode.capture", "-e", f"@{extra}", *args]
+        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), self.playbook, "-e", f"@{extra}", *args]
         with output_file.open("w", encoding="utf-8") as output:
             # Its own session and process group: a kill reaches the whole run.
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
@@ -681,5 +686,220 @@ def build_world(stack: ExitStack, plans: tuple[HostPlan, ...] = PLANS,
     emulator = start_emulator(stack, fleet_file, root)
     world = World(root, hosts, emulator, events_file)
     # Stopped first on the way out (an ExitStack unwinds in reverse): what a run left behind.
+    stack.callback(world.kill_run_leftovers)
+    return world
+
+
+# --------------------------------------------------------------------------- the golden-image pipeline
+
+ATTACH_HOST_SCRIPT = HERE / "attach_host.py"
+PIPELINE_PLAYBOOK = "golden_image.linode.golden_image_pipeline"
+# The hosts' disks: big enough for a first-boot script to fill one past SIZE_LIMIT_MIB.
+PIPELINE_FS_MIB = 128
+PIPELINE_REFERENCE_LABEL = "e2e-reference"
+PIPELINE_REFERENCE_ID = 1001
+PIPELINE_REFERENCE_DISK = 2001
+# The file the pipeline test's provisioning writes; every hook event reports its content on the disk.
+PIPELINE_MARKER_FILE = "/etc/golden-marker"
+# A pipeline run is some 40 to 120 s on an idle 2-CPU machine; with a CI run beside it (load 20) a good run
+# took more than 300 s. Its deadline is this, so that a loaded machine is slow, not a failure.
+PIPELINE_PLAYBOOK_TIMEOUT_S = 900.0
+# Faster than the fleet test's: a pipeline run waits for a create, a boot, a shutdown, a capture, another boot,
+# a delete, then the same for the test instance, and a replication.
+PIPELINE_SPEED = 20
+# A capture copies the Linode disk's used_mb (1500 for linode/debian12) at capture_mb_per_s: 3 s at PIPELINE_SPEED.
+PIPELINE_TIMING = {"capture_base_s": 30, "capture_mb_per_s": 50}
+# Sections the end-to-end tests add to pytest's terminal summary (conftest.py), so that -q shows them.
+SUMMARY_SECTIONS: list[tuple[str, str]] = []
+
+
+def add_summary_section(title: str, text: str) -> None:
+    SUMMARY_SECTIONS.append((title, text))
+
+
+class PipelineWorld(World):
+    """The emulator with an ``instance_hook`` (attach_host.py): every instance it creates gets a real host.
+
+    One reference instance (a fleet linode, running) is a host of the same kind, powered by the same
+    script through its ``power_hooks``. SSH reaches every host at the address the API gives it (a
+    ``ProxyCommand`` that looks the address up in the emulator), as root with the test's key.
+    """
+
+    playbook = PIPELINE_PLAYBOOK
+    speed = PIPELINE_SPEED
+
+    def __init__(self, root: Path, emulator: Emulator, events_file: Path, config_file: Path, client_key: Path) -> None:
+        self.config_file = config_file
+        self.config = attach_config(config_file)
+        self.client_key = client_key
+        self.public_key = client_key.with_suffix(".pub").read_text(encoding="ascii").strip()
+        self.reference_address = emulator.linode(PIPELINE_REFERENCE_ID)["ipv4"][0]
+        super().__init__(root, [], emulator, events_file)
+
+    def ssh_settings(self) -> dict:
+        return {
+            "ansible_user": "root",
+            # The hosts' /usr is this machine's, bound read-only into every disk.
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_ssh_private_key_file": str(self.client_key),
+            # New host keys on every instance, on addresses the emulator hands out: remember none of them.
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o ProxyCommand=\"{self.proxy_command()}\"",
+            # On the host's own disk (its /tmp), not on a path of this machine's.
+            "ansible_remote_tmp": "/tmp/.ansible-remote",
+        }
+
+    def proxy_command(self) -> str:
+        return f"{sys.executable} {ATTACH_HOST_SCRIPT} {self.config_file} connect %h"
+
+    def inventory_document(self) -> dict:
+        limits = {"image_capture_size_limit": SIZE_LIMIT_MIB, "image_capture_ssh_timeout": 60}
+        return {"all": {"children": {
+            "golden_image_builders": {"vars": {**self.ssh_settings(), **limits, "image_bake_ssh_timeout": 60}},
+            # An image that lost its SSH server is found out after this long, not the default 300 s.
+            "golden_image_testers": {"vars": {**self.ssh_settings(), "image_verify_size_limit": SIZE_LIMIT_MIB,
+                                              "image_verify_ssh_timeout": 20}},
+            "references": {
+                "hosts": {PIPELINE_REFERENCE_LABEL: {"linode_id": PIPELINE_REFERENCE_ID, "ansible_host": self.reference_address}},
+                "vars": {**self.ssh_settings(), **limits},
+            },
+        }}}
+
+    def environment(self, token: str | None = None) -> dict[str, str]:
+        env = super().environment(token)
+        # The set_stats data (golden_image_id, the steps) as one "RUN: {...}" line at the end of the output.
+        env["ANSIBLE_SHOW_CUSTOM_STATS"] = "1"
+        return env
+
+    def ssh(self, address: str, command: str) -> subprocess.CompletedProcess:
+        """Log in as root at ``address`` (an instance's IPv4, through the ProxyCommand) and run ``command``."""
+        argv = [
+            "ssh", "-F", "/dev/null", "-i", str(self.client_key), "-o", f"ProxyCommand={self.proxy_command()}",
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
+            "-o", "ControlMaster=no", "-o", "ControlPath=none", f"root@{address}", command,
+        ]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root)}
+        return subprocess.run(argv, capture_output=True, text=True, timeout=SSH_TIMEOUT_S, check=False, env=env, stdin=subprocess.DEVNULL)
+
+    def reference_answers(self) -> bool:
+        return self.ssh(self.reference_address, "true").returncode == 0
+
+    def mounts(self) -> list[str]:
+        """Mount points under the hosts' mount root (disks and what is bound into them), relative to it:
+        ``<instance id>`` for a disk, ``<instance id>/usr`` and so on for what is bound into it."""
+        root = self.config["mount_root"].rstrip("/") + "/"
+        with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+            return [line.split()[4][len(root):] for line in mountinfo if line.split()[4].startswith(root)]
+
+    def sshd_pids(self) -> dict[int, set[int]]:
+        """Pids of the hosts' listening sshd, by instance id (their command line names the disk's config)."""
+        found = {}
+        for directory in (Path(self.config["state_dir"]) / "instances").glob("*"):
+            pids = sshd_host.pids_with_command_line(str(Path(self.config["mount_root"]) / directory.name / "etc/ssh/sshd_config"))
+            if pids:
+                found[int(directory.name)] = pids
+        return found
+
+
+def attach_config(config_file: Path) -> dict:
+    return json.loads(config_file.read_text(encoding="utf-8"))
+
+
+def _remove_empty_tree(directory: Path) -> None:
+    """Remove a directory of empty directories; refuse (and keep it) when anything is still mounted below.
+
+    Never shutil.rmtree here: a disk left mounted has this machine's /dev bound into it.
+    """
+    if not directory.exists():
+        return
+    for path in sorted(directory.rglob("*"), key=lambda found: len(found.parts), reverse=True):
+        if os.path.ismount(path):
+            raise RuntimeError(f"{path} is still mounted: not removing {directory}")
+        path.rmdir()
+    directory.rmdir()
+
+
+def _tear_down_hosts(config_file: Path) -> None:
+    """Every host the hook or the harness made: its processes killed by pid, its disk unmounted."""
+    import attach_host  # pylint: disable=import-outside-toplevel
+
+    config = attach_config(config_file)
+    for directory in sorted((Path(config["state_dir"]) / "instances").glob("*")):
+        linode_id = int(directory.name)
+        attach_host.stop_host(config, linode_id)
+        attach_host.unmount(attach_host.mount_point(config, linode_id))
+        attach_host.detach_loops(attach_host.disk_image(config, linode_id))
+
+
+def pipeline_fleet_document(config_file: Path) -> dict:
+    hook = [sys.executable, str(ATTACH_HOST_SCRIPT), str(config_file)]
+    reference = {
+        "id": PIPELINE_REFERENCE_ID,
+        "label": PIPELINE_REFERENCE_LABEL,
+        "region": "us-east",
+        "status": "running",
+        "tags": ["e2e"],
+        "disks": [
+            {"id": PIPELINE_REFERENCE_DISK, "label": f"{PIPELINE_REFERENCE_LABEL} root", "filesystem": "ext4",
+             "size": 8192, "used_mb": 900, "status": "ready"},
+            {"id": PIPELINE_REFERENCE_DISK + 1, "label": "512 MB Swap Image", "filesystem": "swap", "size": 512, "used_mb": 0, "status": "ready"},
+        ],
+        "configs": [{"id": 3001, "label": "Boot Config", "root_device": "/dev/sda",
+                     "devices": {"sda": PIPELINE_REFERENCE_DISK, "sdb": PIPELINE_REFERENCE_DISK + 1}}],
+        "power_hooks": {"on_offline": hook + ["offline", str(PIPELINE_REFERENCE_ID)],
+                        "on_running": hook + ["running", str(PIPELINE_REFERENCE_ID)]},
+    }
+    return {
+        "tokens": [{"token": token, "scopes": "*", "username": username} for token, username in USERNAMES.items()],
+        "rate_limits": RATE_LIMITS,
+        "timing": PIPELINE_TIMING,
+        "instance_hook": hook,
+        "linodes": [reference],
+        "images": [],
+    }
+
+
+def build_pipeline_world(stack: ExitStack) -> PipelineWorld:
+    """The pipeline test's world, every piece registered on ``stack`` for teardown."""
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    import attach_host  # pylint: disable=import-outside-toplevel
+
+    check_prerequisites()
+    if not os.access("/usr/bin/python3", os.X_OK) or shutil.which("chroot") is None:
+        raise Unavailable("missing /usr/bin/python3 or chroot: the hosts' system is this machine's /usr")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="golden-image-pipeline-e2e-"))
+    stack.callback(shutil.rmtree, root, True)
+    if os.environ.get("E2E_KEEP_LOGS"):
+        stack.callback(keep_logs, root, Path(os.environ["E2E_KEEP_LOGS"]))
+    # sshd's ChrootDirectory wants every component of the path root-owned and not writable by others: not /tmp.
+    mount_root = Path(tempfile.mkdtemp(prefix="golden-image-pipeline-e2e-", dir="/run"))
+    stack.callback(_remove_empty_tree, mount_root)
+    client_key = root / "client_key"
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e pipeline client key", "-f", str(client_key)])
+    events_file = root / "host-events.jsonl"
+    config_file = root / "attach-host.json"
+    config = {
+        "state_dir": str(root), "mount_root": str(mount_root), "events_file": str(events_file),
+        "fs_mib": PIPELINE_FS_MIB, "authorized_keys": [client_key.with_suffix(".pub").read_text(encoding="ascii")],
+        "watch": [PIPELINE_MARKER_FILE],
+    }
+    config_file.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    # Registered before any host exists: a setup that fails half-way still stops and unmounts what it made.
+    stack.callback(_tear_down_hosts, config_file)
+    try:
+        attach_host.make_base_disk(config, PIPELINE_REFERENCE_ID, PIPELINE_REFERENCE_LABEL)
+    except RuntimeError as exc:
+        raise Unavailable(f"cannot loop-mount an ext4 image here: {exc}") from None
+    attach_host.record(config, {"event": "running", "linode": PIPELINE_REFERENCE_ID, "label": PIPELINE_REFERENCE_LABEL,
+                                **attach_host.power_on(config, PIPELINE_REFERENCE_ID, PIPELINE_REFERENCE_LABEL)})
+    fleet_file = root / "fleet.yml"
+    fleet_file.write_text(yaml.safe_dump(pipeline_fleet_document(config_file), sort_keys=False), encoding="utf-8")
+    emulator = start_emulator(stack, fleet_file, root, PIPELINE_SPEED)
+    # The ProxyCommand finds an address's instance in the emulator's state.
+    config.update(emulator_url=emulator.url, ca_file=emulator.ca_file)
+    config_file.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    world = PipelineWorld(root, emulator, events_file, config_file, client_key)
     stack.callback(world.kill_run_leftovers)
     return world

@@ -4,6 +4,9 @@ A host is described by a small JSON file (written by ``harness.py``)::
 
     {"name": ..., "port": ..., "config": ..., "pid_file": ..., "log_file": ..., "marker": ..., "events_file": ...}
 
+and optionally ``"options"``: ``sshd -o`` settings that take precedence over the config file (the
+pipeline test's hosts keep their config on their own disk; the port, chroot and key paths are the host's).
+
 Powering a host off kills, by pid, every process of that host, as a real power-off would: the
 listening sshd (its pid file; its process title names the host's config), everything below it
 (open SSH connections, their sessions) and whatever a session left running detached, which
@@ -170,8 +173,9 @@ def start(host: dict, timeout: float = START_TIMEOUT_S) -> None:
         return
     Path(host["pid_file"]).unlink(missing_ok=True)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", MARKER_VARIABLE: host["marker"]}
+    options = [f"-o{option}" for option in host.get("options", ())]
     result = subprocess.run(
-        [SSHD, "-f", host["config"], "-E", host["log_file"]],
+        [SSHD, "-f", host["config"], "-E", host["log_file"], *options],
         env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False,
     )
     if result.returncode != 0:
