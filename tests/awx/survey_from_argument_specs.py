@@ -46,7 +46,7 @@ OUTPUT_DIR = os.path.join(REPO, "extensions", "awx")
 PREFIX = "image_capture_"
 
 PER_HOST = ("image_capture_linode", "image_capture_disk", "image_capture_label", "image_capture_mount", "image_capture_host_checks")
-NOT_IN_A_JOB = ("image_capture_report_file", "image_capture_run_id", "image_capture_fail_hosts")
+NOT_IN_A_JOB = ("image_capture_report_file", "image_capture_run_id", "image_capture_fail_hosts", "image_capture_ssh_after_boot")
 SET_BY_GOLDEN_IMAGE = ("image_capture_label", "image_capture_tags", "image_capture_replicate_regions", "image_capture_keep",
                        "image_capture_keep_prefix")
 TEXTAREA = ("image_capture_description",)

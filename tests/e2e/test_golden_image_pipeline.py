@@ -5,7 +5,7 @@ its own sshd, chrooted into its own ext4 disk. A builder's disk is a fresh base 
 disk is a copy of the disk the image was captured from, as it was when the capture copied it (the
 builder's power-off). The reference instance is a host of the same kind, from the fleet file.
 
-Four runs on one account, one after the other, each recorded (output, requests, host events, state)
+Five runs on one account, one after the other, each recorded (output, requests, host events, state)
 before the next one starts:
 
 * ``good``: the provisioning writes a marker file; the verification's command finds it on the test
@@ -13,13 +13,17 @@ before the next one starts:
 * ``no-sshd``: the same marker, and a first-boot script (cloud-init's per-instance scripts: they run on
   every new instance from the image, not on the builder, which booted before) that purges the SSH server:
   the builder comes back after its capture, the test instance never answers SSH.
+* ``builder-no-sshd``: the provisioning takes the builder's own SSH server config away: the builder booted
+  back after its capture has no SSH, which the bake does not wait for (the builder is deleted next); the
+  image has none either, and the verification fails and marks it, rather than the bake failing and leaving
+  an image neither verified nor marked failed.
 * ``full-disk``: a first-boot script that writes 70 MiB of logs: the test instance's root filesystem is
   over the limit (``image_verify_size_limit``); ``golden_image_delete_failed`` deletes the image.
 * ``reference``: ``golden_image_source=reference``, the image captured from the running reference
   instance (a marker written on it over SSH first), verified on a test instance.
 
 After every run: no temporary instance, no host (sshd, mount) of one, the reference running with SSH
-answering. The table of the four runs goes to pytest's terminal summary (conftest.py).
+answering. The table of the five runs goes to pytest's terminal summary (conftest.py).
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ REFERENCE_POWER_PATH = rf"^/v4(beta)?/linode/instances/{REFERENCE_ID}/(shutdown|
 
 # First-boot scripts a provisioning installs; they run as root, chrooted into the new instance's disk.
 PURGE_SSH = "#!/bin/sh\n# A hardening step gone wrong: the SSH server goes on every new instance's first boot.\nrm -rf /etc/ssh\n"
+# Changes a provisioning makes on the builder itself. Without its config the SSH server does not start at the next
+# boot (the running one keeps the config it read), so the builder booted back after its capture has no SSH.
+BUILDER_CHANGES = {"builder-no-sshd": "mv /etc/ssh/sshd_config /etc/ssh/sshd_config.disabled"}
 FILL_DISK = f"#!/bin/sh\n# Logs written on every new instance's first boot, past the image size limit.\nfallocate -l {FILL_MIB}M /var/log/first-boot.log\n"
 
 
@@ -101,12 +108,14 @@ class PipelineRun:
         return [image for image in self.state["images"] if image["label"].startswith(f"{self.scenario.prefix}-")]
 
 
-def provisioning(root: Path, name: str, first_boot_script: str | None) -> Path:
+def provisioning(root: Path, name: str, first_boot_script: str | None, on_builder: str | None = None) -> Path:
     """A provisioning tasks file as a user writes it: it runs on the builder, over SSH, as root."""
     tasks = [{
         "name": "Leave the marker the verification looks for",
         "ansible.builtin.copy": {"dest": MARKER, "content": "{{ e2e_nonce }} baked on {{ inventory_hostname }}\n", "mode": "0644"},
     }]
+    if on_builder is not None:
+        tasks.append({"name": "Change the builder itself", "ansible.builtin.command": on_builder, "changed_when": True})
     if first_boot_script is not None:
         tasks.append({
             "name": "Install a first-boot script",
@@ -123,6 +132,7 @@ def scenarios(world: harness.PipelineWorld) -> list[Scenario]:
     for name, prefix, script, extra in (
         ("good", "e2e-good", None, {"golden_image_regions": ["us-central"], "golden_image_keep": 2}),
         ("no-sshd", "e2e-nossh", PURGE_SSH, {"golden_image_regions": ["us-central"]}),
+        ("builder-no-sshd", "e2e-bnossh", None, {"golden_image_regions": ["us-central"]}),
         ("full-disk", "e2e-full", FILL_DISK, {"golden_image_regions": ["us-central"], "golden_image_delete_failed": True}),
         ("reference", "e2e-ref", None, {"golden_image_source": "reference", "golden_image_host": REFERENCE}),
     ):
@@ -138,7 +148,7 @@ def scenarios(world: harness.PipelineWorld) -> list[Scenario]:
             **extra,
         }
         if name != "reference":
-            settings["golden_image_provision_tasks"] = str(provisioning(world.root, name, script))
+            settings["golden_image_provision_tasks"] = str(provisioning(world.root, name, script, BUILDER_CHANGES.get(name)))
         found.append(Scenario(name, prefix, settings, nonce))
     return found
 
@@ -301,7 +311,7 @@ def assert_verification_failed_and_nothing_promoted(pipeline: PipelineRun) -> No
     assert re.search(r"failed at verify", pipeline.run.output), pipeline.context()
 
 
-@pytest.mark.parametrize("name", ["good", "no-sshd", "full-disk", "reference"])
+@pytest.mark.parametrize("name", ["good", "no-sshd", "builder-no-sshd", "full-disk", "reference"])
 def test_every_run_leaves_no_temporary_instance_and_the_reference_as_it_was(runs, name):
     pipeline = runs[name]
     assert_nothing_temporary_left(pipeline)
@@ -367,6 +377,24 @@ def test_an_image_without_ssh_fails_its_verification_and_is_not_promoted(runs):
     assert [(script["script"], script["rc"]) for script in running["first_boot_scripts"]] == [
         ("/var/lib/cloud/scripts/per-instance/50-first-boot", 0)], running
     assert tester[-1]["root_logins"] == 0 and tester[-1]["files"][MARKER].startswith(pipeline.scenario.nonce), tester[-1]
+    assert re.search(r"(?i)ssh", pipeline.stats["golden_image_verification"]["reason"]), pipeline.stats
+
+
+def test_a_builder_without_ssh_after_its_capture_leaves_an_image_marked_failed_not_an_unmarked_one(runs):
+    # The bake does not wait for the builder's SSH after booting it back: the builder is deleted next, and the image,
+    # which has no SSH server either, is judged on the test instance. Were the bake to fail there, the image would be
+    # left neither verified nor marked failed, and no retention would ever look at it.
+    pipeline = runs["builder-no-sshd"]
+    assert_verification_failed_and_nothing_promoted(pipeline)
+    builder = pipeline.builder_events()
+    assert_instance_created_and_deleted(pipeline, builder, "linode/debian12")
+    assert [event["event"] for event in builder] == ["created", "running", "offline", "running", "deleted"], builder
+    assert builder[3]["sshd"] == "not installed on its disk", builder[3]
+    images = pipeline.images()
+    assert len(images) == 1 and FAILED_TAG in images[0]["tags"] and VERIFIED_TAG not in images[0]["tags"], images
+    tester = pipeline.tester_events()
+    assert_instance_created_and_deleted(pipeline, tester, images[0]["id"])
+    assert tester[1]["sshd"] == "not installed on its disk" and tester[-1]["root_logins"] == 0, tester
     assert re.search(r"(?i)ssh", pipeline.stats["golden_image_verification"]["reason"]), pipeline.stats
 
 
