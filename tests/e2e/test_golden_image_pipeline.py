@@ -329,7 +329,8 @@ def test_good_bake_is_verified_with_the_marker_and_published(runs):
     assert [event["event"] for event in builder] == ["created", "running", "offline", "running", "deleted"], builder
     offline = builder[2]
     assert offline["files"][MARKER] == f"{pipeline.scenario.nonce} baked on {builder[0]['label']}\n", offline
-    assert builder[3]["sshd"] == "answers" and builder[4]["root_logins"] >= 2, builder
+    # Logged in for the provisioning and the host checks; nobody needs it after the boot back (builder-no-sshd shows why).
+    assert builder[3]["sshd"] == "answers" and builder[4]["root_logins"] >= 1, builder
 
     images = pipeline.images()
     assert len(images) == 1, f"{images}\n{pipeline.context()}"
