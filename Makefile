@@ -38,13 +38,17 @@ venv: $(STAMP)
 # ansible-test and ansible-playbook want the collection at ansible_collections/<namespace>/<name>.
 # A copy of the files git knows (tracked, or new and not ignored) keeps it exact; the emulator is
 # its own package and not part of the collection (galaxy.yml leaves it out of the tarball too).
+# PREPARED=1 (make test passes it to the suites it runs side by side, once it has made the copy and installed
+# the system packages): the copy is not made again, so that no suite deletes it under another one that uses it.
 collection: $(STAMP)
+ifndef PREPARED
 	@rm -rf $(COLLECTION_DIR) && mkdir -p $(COLLECTION_DIR)
 	@git ls-files -z --cached --others --exclude-standard --deduplicate -- . ':!:emulator' \
 	  | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(COLLECTION_DIR)
 	@# ansible-test lists content with git; without a repository of its own it would find ours,
 	@# where .cache is ignored, and see no files at all.
 	@git -C $(COLLECTION_DIR) init --quiet
+endif
 
 # The demo: the emulator serves demo/fleet.yml over HTTPS; the golden_image and capture playbooks run against it.
 demo: collection
@@ -128,28 +132,31 @@ changelog-lint: $(STAMP)
 
 # The end-to-end test's hosts are real sshd processes on loopback with loop-mounted disks: as root,
 # install what they need when it is missing (a fresh Debian/Ubuntu machine has none of it).
-E2E_DEBIAN_PACKAGES := openssh-server openssh-client e2fsprogs mount util-linux
+# (The pipeline test's hosts also need chroot and /usr/bin/python3.)
+E2E_DEBIAN_PACKAGES := openssh-server openssh-client e2fsprogs mount util-linux coreutils python3-minimal
 system-deps:
+ifndef PREPARED
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  for tool in /usr/sbin/sshd ssh-keygen mkfs.ext4 losetup findmnt; do \
+	  for tool in /usr/sbin/sshd ssh-keygen mkfs.ext4 losetup findmnt chroot /usr/bin/python3; do \
 	    command -v $$tool >/dev/null || missing=1; done; \
 	  if [ -n "$${missing:-}" ]; then \
 	    echo "Installing $(E2E_DEBIAN_PACKAGES)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(E2E_DEBIAN_PACKAGES) >/dev/null; fi; \
 	else echo "Not root or no apt-get: the end-to-end test needs $(E2E_DEBIAN_PACKAGES) and root (it skips, or fails with CI=true)"; fi
+endif
 
 e2e: collection system-deps
 	$(PYTEST) -q -rs -p no:cacheprovider tests/e2e
 
-# The suites that drive playbooks (the four integration groups, e2e, AWX, bench-smoke, the README's quick
+# The suites that drive playbooks (the five integration groups, e2e, AWX, bench-smoke, the README's quick
 # start, the ansible-core versions) spend much of their time waiting on emulated jobs, so they run side by
 # side (tests/utils/run_suites.py prints each one's output whole when it ends, then a summary of all of them and
 # the tail of each failed one, so the end of a CI log says what failed); the rest runs first, one after the other. ansible-test sanity runs
 # once, in tarball-check (mk/tarball.mk): on the unpacked tarball with the repository's tests beside it.
 # bench-smoke: the fleet benchmark at N = 1 and 10 (ours only, unless linode.cloud is set up); it fails
 # when a host fails, an image is duplicated or an instance is not back in its power state.
-test: tarball-check lint changelog-lint units emulator-tests docs-test
-	$(BIN)/python tests/utils/run_suites.py --make $(MAKE) integration-groups e2e awx-tests bench-smoke quickstart-test versions
+test: tarball-check lint changelog-lint units emulator-tests docs-test system-deps
+	$(BIN)/python tests/utils/run_suites.py --make "$(MAKE) PREPARED=1" integration-groups e2e awx-tests bench-smoke quickstart-test versions
 
 # Targets of their own (one file each under mk/).
 -include mk/*.mk
