@@ -150,6 +150,12 @@ def test_readme_installs_what_the_collection_requires():
     assert f"ansible-core {core} or later" in requirements_section, f"the Requirements must say ansible-core {core} or later"
 
 
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation but hyphens dropped, spaces as hyphens."""
+    headings = re.findall(r"^#{1,6} (.+?)\s*$", markdown, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
 def test_readme_links_are_absolute_and_name_files_that_exist():
     """On Galaxy, a relative link leads nowhere; a link into this repository must name a file or folder it has."""
     readme = README.read_text(encoding="utf-8")
@@ -158,10 +164,13 @@ def test_readme_links_are_absolute_and_name_files_that_exist():
     relative = [link for link in links if not re.match(r"https?://", link)]
     assert relative == [], f"relative links break on the Galaxy page: {relative}"
     for link in links:
-        match = re.match(rf"{re.escape(REPOSITORY_URL)}/(blob|tree)/main/(.+)$", link)
+        match = re.match(rf"{re.escape(REPOSITORY_URL)}/(blob|tree)/main/([^#]+)(?:#(.+))?$", link)
         if match:
-            path = REPO / match.group(2)
-            assert (path.is_file() if match.group(1) == "blob" else path.is_dir()), f"{link}: no {match.group(2)} here"
+            kind, file, anchor = match.groups()
+            path = REPO / file
+            assert (path.is_file() if kind == "blob" else path.is_dir()), f"{link}: no {file} here"
+            if anchor:
+                assert anchor in heading_anchors(path.read_text(encoding="utf-8")), f"{link}: {file} has no heading #{anchor}"
         elif link.startswith(REPOSITORY_URL):
             assert link in (REPOSITORY_URL, REPOSITORY_URL + "/issues"), f"{link}: link files as {REPOSITORY_URL}/blob/main/PATH"
 
