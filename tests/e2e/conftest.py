@@ -10,7 +10,7 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -29,19 +29,25 @@ def unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def world() -> Iterator[harness.World]:
-    """The hosts and the emulator; torn down (by pid, unmounted, removed) also when a test fails."""
+def built_or_unavailable(build: Callable[[ExitStack], Any]) -> Iterator[Any]:
+    """Yield what ``build`` makes, torn down (by pid, unmounted, removed) afterwards, also when a test fails;
+    skip (or fail with CI=true) when this machine cannot build it."""
     reason = ""
     with ExitStack() as stack:
         try:
-            built = harness.build_world(stack)
+            built = build(stack)
         except harness.Unavailable as exc:
             reason = str(exc)
         else:
             yield built
     if reason:
         unavailable(reason)
+
+
+@pytest.fixture(scope="session")
+def world() -> Iterator[harness.World]:
+    """The hosts and the emulator."""
+    yield from built_or_unavailable(harness.build_world)
 
 
 @pytest.fixture(scope="session")

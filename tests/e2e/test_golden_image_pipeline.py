@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import pytest
 import yaml
 
 import harness
-from conftest import unavailable
+from conftest import built_or_unavailable
 
 TEMPORARY_TAG = "golden_image.linode:temporary"
 VERIFIED_TAG = "golden_image.linode:verified"
@@ -172,16 +171,7 @@ def pipeline_world():
     playbook = harness.collections_path() / "ansible_collections" / "golden_image" / "linode" / "playbooks" / "golden_image_pipeline.yml"
     if not playbook.is_file():
         pytest.fail(f"{playbook} is missing: refresh the collection copy with `make collection`", pytrace=False)
-    reason = ""
-    with ExitStack() as stack:
-        try:
-            built = harness.build_pipeline_world(stack)
-        except harness.Unavailable as exc:
-            reason = str(exc)
-        else:
-            yield built
-    if reason:
-        unavailable(reason)
+    yield from built_or_unavailable(harness.build_pipeline_world)
 
 
 @pytest.fixture(scope="module")
@@ -359,17 +349,23 @@ def test_good_bake_is_verified_with_the_marker_and_published(runs):
     assert pipeline.writes("POST", REFERENCE_POWER_PATH) == []
 
 
-def test_an_image_without_ssh_fails_its_verification_and_is_not_promoted(runs):
-    pipeline = runs["no-sshd"]
+def assert_builder_deleted_and_image_marked_failed(pipeline: PipelineRun) -> tuple[list[dict], list[dict]]:
+    """The verification failed; the builder went created, on, off (the capture), on, deleted; the one image is marked
+    failed. Returns the builder's events and the images."""
     assert_verification_failed_and_nothing_promoted(pipeline)
     builder = pipeline.builder_events()
     assert_instance_created_and_deleted(pipeline, builder, "linode/debian12")
-    # The builder came back with SSH after its capture: only a new instance from the image runs the script.
     assert [event["event"] for event in builder] == ["created", "running", "offline", "running", "deleted"], builder
-    assert builder[3]["sshd"] == "answers" and "first_boot_scripts" not in builder[3], builder[3]
-
     images = pipeline.images()
     assert len(images) == 1 and FAILED_TAG in images[0]["tags"] and VERIFIED_TAG not in images[0]["tags"], images
+    return builder, images
+
+
+def test_an_image_without_ssh_fails_its_verification_and_is_not_promoted(runs):
+    pipeline = runs["no-sshd"]
+    builder, images = assert_builder_deleted_and_image_marked_failed(pipeline)
+    # The builder came back with SSH after its capture: only a new instance from the image runs the script.
+    assert builder[3]["sshd"] == "answers" and "first_boot_scripts" not in builder[3], builder[3]
     assert [region["region"] for region in images[0]["regions"]] == ["us-east"], images
     tester = pipeline.tester_events()
     assert_instance_created_and_deleted(pipeline, tester, images[0]["id"])
@@ -386,13 +382,8 @@ def test_a_builder_without_ssh_after_its_capture_leaves_an_image_marked_failed_n
     # which has no SSH server either, is judged on the test instance. Were the bake to fail there, the image would be
     # left neither verified nor marked failed, and no retention would ever look at it.
     pipeline = runs["builder-no-sshd"]
-    assert_verification_failed_and_nothing_promoted(pipeline)
-    builder = pipeline.builder_events()
-    assert_instance_created_and_deleted(pipeline, builder, "linode/debian12")
-    assert [event["event"] for event in builder] == ["created", "running", "offline", "running", "deleted"], builder
+    builder, images = assert_builder_deleted_and_image_marked_failed(pipeline)
     assert builder[3]["sshd"] == "not installed on its disk", builder[3]
-    images = pipeline.images()
-    assert len(images) == 1 and FAILED_TAG in images[0]["tags"] and VERIFIED_TAG not in images[0]["tags"], images
     tester = pipeline.tester_events()
     assert_instance_created_and_deleted(pipeline, tester, images[0]["id"])
     assert tester[1]["sshd"] == "not installed on its disk" and tester[-1]["root_logins"] == 0, tester
