@@ -121,7 +121,7 @@ integration-group-%:
 # AWX: playbooks through ansible-runner as AWX runs them (credential injection, set_stats, job slicing),
 # the credential type, surveys, execution environment.
 awx-tests: collection
-	$(PYTEST) -q -rs -p no:cacheprovider tests/awx
+	$(PYTEST) -q -rs -p no:cacheprovider --durations=8 tests/awx
 
 # The docsite, offline: antsibull-docs lint-collection-docs, antsibull-docs + Sphinx into docs/build/html.
 docs: collection
@@ -146,7 +146,7 @@ ifndef PREPARED
 endif
 
 e2e: collection system-deps
-	$(PYTEST) -q -rs -p no:cacheprovider tests/e2e
+	$(PYTEST) -q -rs -p no:cacheprovider --durations=8 tests/e2e
 
 # The suites that drive playbooks (the five integration groups, e2e, AWX, bench-smoke, the README's quick
 # start, the ansible-core versions) spend much of their time waiting on emulated jobs, so they run side by

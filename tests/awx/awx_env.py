@@ -24,6 +24,10 @@ if str(REPO / "tests" / "utils") not in sys.path:
 import with_emulator  # noqa: E402  pylint: disable=wrong-import-position
 
 COLLECTION = ("ansible_collections", "golden_image", "linode")
+# The deadline of every job and playbook these tests run: a guard against a hang, never a goal. Under
+# make test the 2 CPUs are shared by six suites, and a job that takes under a minute on an idle machine
+# has taken more than 300 s there (the landing CI of 166133c: one slice of test_concurrent_slices).
+JOB_TIMEOUT_S = 900
 # The Makefile's copy of the collection, used when ANSIBLE_COLLECTIONS_PATH names none.
 DEFAULT_COLLECTIONS_ROOT = REPO / ".cache" / "collections"
 

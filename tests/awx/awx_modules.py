@@ -20,13 +20,12 @@ import sys
 import zipfile
 from pathlib import Path
 
-from awx_env import REPO, unavailable
+from awx_env import JOB_TIMEOUT_S, REPO, unavailable
 
 ANSIBLE_PACKAGE = "ansible==12.3.0"
 AWX_COLLECTION_VERSION = "24.6.1"
 CACHE = REPO / ".cache" / "awx-collection"
 DOWNLOAD_TIMEOUT_S = 600
-PLAYBOOK_TIMEOUT_S = 180
 RECORD_VARIABLE = "AWX_RECORD_FILE"
 
 RECORDING = '''
@@ -92,7 +91,7 @@ def run_recorded(playbook: Path, root: Path, env: dict, extra_vars: dict) -> lis
     env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join([str(collections), env["ANSIBLE_COLLECTIONS_PATH"]])
     done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(playbook),
                            "-e", json.dumps(dict(extra_vars, ansible_python_interpreter=sys.executable))],
-                          env=env, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT_S, check=False)
+                          env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     with open(record, encoding="utf-8") as recorded:
         return [json.loads(line) for line in recorded]

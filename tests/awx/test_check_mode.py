@@ -13,11 +13,9 @@ import pytest
 
 import awx_support
 import with_emulator
-from awx_env import load_survey, new_token, running_emulator
+from awx_env import JOB_TIMEOUT_S, load_survey, new_token, running_emulator
 
 SPEED = 40
-# A deadline against a hung job, not a goal: under make test the 2 CPUs are shared by every suite.
-JOB_TIMEOUT_S = 300
 DISK = {"label": "Ubuntu 24.04 Disk", "filesystem": "ext4", "size": 25088, "used_mb": 1500, "status": "ready"}
 LINODES = [
     {"id": 1000 + n, "label": "web-%d" % n, "region": "us-east", "status": "running",

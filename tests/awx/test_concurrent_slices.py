@@ -32,13 +32,12 @@ import yaml
 
 import awx_support
 import with_emulator
-from awx_env import load_survey, new_token
+from awx_env import JOB_TIMEOUT_S, load_survey, new_token
 
 SLICES = 4
 HOSTS_PER_SLICE = 4
 FLEET_SIZE = SLICES * HOSTS_PER_SLICE
 SPEED = 200
-JOB_TIMEOUT_S = 300
 HOSTS = ["node-%04d" % (index + 1) for index in range(FLEET_SIZE)]
 DOCUMENTED_LIMITS = {"overall_per_2min": 800, "per_operation_per_min": 400, "list_per_min": 200, "list_images_per_min": 20}
 TIGHT_LIMITS = dict((key, max(1, value // 100)) for key, value in DOCUMENTED_LIMITS.items())

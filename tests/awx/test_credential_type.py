@@ -15,7 +15,7 @@ import sys
 import pytest
 
 import awx_support
-from awx_env import new_token, running_emulator
+from awx_env import JOB_TIMEOUT_S, new_token, running_emulator
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -79,7 +79,7 @@ def test_credential_without_ca_works(credential_type, tmp_path, ansible_runner_m
         assert envvars["LINODE_CA"] == ""
         runner = ansible_runner_module.run(
             private_data_dir=private_data_dir, host_pattern="localhost", module="golden_image.linode.linode_instance_info",
-            module_args="labels=web-1", envvars=envvars, quiet=True, timeout=60,
+            module_args="labels=web-1", envvars=envvars, quiet=True, timeout=JOB_TIMEOUT_S,
             extravars={"ansible_python_interpreter": sys.executable})
     results = [event["event_data"]["res"] for event in runner.events if event["event"] == "runner_on_ok"]
     assert runner.status == "successful", "\n".join(runner.stdout.read().splitlines()[-20:])

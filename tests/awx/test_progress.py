@@ -15,11 +15,10 @@ import sys
 
 import awx_support
 import with_emulator
-from awx_env import new_token, running_emulator
+from awx_env import JOB_TIMEOUT_S, new_token, running_emulator
 
 # At speed 30 the capture of the 2900 MB disk takes (30 + 2900 / 3.2) / 30 = 31 s.
 SPEED = 30
-JOB_TIMEOUT_S = 180
 LINODE = {
     "id": 1001, "label": "web-1", "region": "us-east", "status": "offline",
     "disks": [{"id": 2001, "label": "Ubuntu 24.04 Disk", "filesystem": "ext4", "size": 25088, "used_mb": 2900, "status": "ready"}],

@@ -12,9 +12,8 @@ import os
 import subprocess
 import sys
 
-from awx_env import REPO
+from awx_env import JOB_TIMEOUT_S, REPO
 
-PLAYBOOK_TIMEOUT_S = 120
 STAND_IN = '''#!/usr/bin/python
 """Stand-in for awx.awx.credential_type: record the arguments."""
 import json
@@ -48,7 +47,7 @@ def test_playbook_passes_the_definition_unrendered(tmp_path, credential_type, jo
     done = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(REPO / "extensions" / "awx" / "register_credential_type.yml"),
          "-e", json.dumps({"ansible_python_interpreter": sys.executable})],
-        env=env, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT_S, check=False)
+        env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     with open(record, encoding="utf-8") as recorded:
         params = json.load(recorded)

@@ -25,11 +25,9 @@ import pytest
 
 import awx_support
 import with_emulator
-from awx_env import load_survey, new_token, running_emulator
+from awx_env import JOB_TIMEOUT_S, load_survey, new_token, running_emulator
 
 SPEED = 40
-# A deadline against a hung job, not a goal: under make test the 2 CPUs are shared by every suite.
-JOB_TIMEOUT_S = 300
 REFERENCE = {
     "id": 1001, "label": "web-1", "region": "us-east", "status": "running",
     "disks": [{"id": 2001, "label": "Ubuntu 24.04 Disk", "filesystem": "ext4", "size": 25088, "used_mb": 2900, "status": "ready"}],

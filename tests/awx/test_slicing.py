@@ -22,15 +22,13 @@ import pytest
 
 import awx_support
 import with_emulator
-from awx_env import load_survey, new_token, running_emulator
+from awx_env import JOB_TIMEOUT_S, load_survey, new_token, running_emulator
 
 FLEET_SIZE = 9
 SLICES = 3
 SPEED = 200
 # The job template's forks: enough for the whole fleet at once, as a fleet job template would have.
 FORKS = FLEET_SIZE
-# A deadline against a hung job, not a goal: under make test the 2 CPUs are shared by every suite.
-JOB_TIMEOUT_S = 300
 # Image listings one capture job may send, whatever its number of hosts (2 as measured): the role's API
 # preflight reads the account's images once for the whole batch, and waiting for the batch's
 # captures reads them once a round.

@@ -31,11 +31,9 @@ import pytest
 import awx_modules
 import awx_support
 import with_emulator
-from awx_env import REPO, new_token, running_emulator
+from awx_env import JOB_TIMEOUT_S, REPO, new_token, running_emulator
 
 SPEED = 100
-# A deadline against a hung job, not a goal: under make test the 2 CPUs are shared by every suite.
-JOB_TIMEOUT_S = 300
 HTTP_TIMEOUT_S = 10
 TEMPORARY_TAG = "golden_image.linode:temporary"
 WORKFLOW = REPO / "extensions" / "awx" / "golden_image_workflow.yml"

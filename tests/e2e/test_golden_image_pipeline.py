@@ -162,7 +162,7 @@ def run_scenario(world: harness.PipelineWorld, scenario: Scenario) -> PipelineRu
     if scenario.name == "reference":
         written = world.ssh(world.reference_address, f"printf '%s\\n' '{scenario.nonce} written on {REFERENCE}' > {MARKER}")
         assert written.returncode == 0, f"writing the marker on {REFERENCE}: {written.stderr}"
-    run = world.run_playbook(scenario.name, scenario.extra, timeout=harness.PIPELINE_PLAYBOOK_TIMEOUT_S)
+    run = world.run_playbook(scenario.name, scenario.extra)
     return PipelineRun(scenario, run, world.emulator.state(), published(run), world.reference_answers(), world.mounts(), world.sshd_pids())
 
 

@@ -65,7 +65,7 @@ BYSTANDER = {
     "disks": [{"id": 2901, "label": "db-1 root", "filesystem": "ext4", "size": 8192, "used_mb": 5, "status": "ready"}],
     "configs": [{"id": 3901, "label": "Boot Config", "root_device": "/dev/sda", "devices": {"sda": 2901}}],
 }
-BUILD_TIMEOUT_S = 120
+BUILD_TIMEOUT_S = 600
 # A fresh virtualenv with ansible-core installed from the package index, then a check run and a capture run.
 QUICK_START_TIMEOUT_S = 900
 BLOCK_MARKER = re.compile(r"^@@@ quick start block (\d+) at ([0-9.]+)$", re.MULTILINE)

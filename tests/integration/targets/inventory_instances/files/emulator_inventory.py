@@ -28,7 +28,7 @@ import urllib.request
 
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
-RUN_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 900
 # Hosts beyond this number are counted, not listed with their variables.
 MAX_HOSTVARS = 100
 
