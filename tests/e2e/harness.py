@@ -156,7 +156,7 @@ class Host:
         argv = [
             "ssh", "-F", "/dev/null", "-i", str(key or self.client_key), "-p", str(self.port),
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=15",
             "-o", "ControlMaster=no", "-o", "ControlPath=none", "root@127.0.0.1", command,
         ]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.directory)}
@@ -775,7 +775,7 @@ class PipelineWorld(World):
         argv = [
             "ssh", "-F", "/dev/null", "-i", str(self.client_key), "-o", f"ProxyCommand={self.proxy_command()}",
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=15",
             "-o", "ControlMaster=no", "-o", "ControlPath=none", f"root@{address}", command,
         ]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import harness
 import sshd_host
 
@@ -58,3 +60,18 @@ def test_power_hooks_make_ssh_unreachable_and_bring_it_back(world):
     assert mine[-2:] == [("stop", "ok"), ("start", "ok")], mine
     others = {host.name for host in world.hosts} - {host.name}
     assert all(world.host(name).answers() for name in others)
+
+
+def test_start_waits_for_a_running_listener_instead_of_starting_a_second_one(world):
+    """A listener whose pid file is gone (or that is slow to answer) is the host's sshd: start() must not add a
+    second sshd, which could not bind the port and would leave the host looking down (make test, 2 CPUs)."""
+    world.prepare()
+    host = world.of_kind("good")[0]
+    listener = sshd_host.listener_pid(host.spec)
+    assert listener is not None
+    Path(host.spec["pid_file"]).unlink()
+    assert sshd_host.listener_pid(host.spec) == listener  # found by its title
+    host.start()
+    assert sshd_host.listener_pid(host.spec) == listener
+    assert sshd_host.pids_with_command_line(host.spec["config"]) == {listener}, "a second sshd was started"
+    assert host.answers()
