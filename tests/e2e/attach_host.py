@@ -146,12 +146,6 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # --------------------------------------------------------------------------- disks
 
 
@@ -259,7 +253,7 @@ def power_on(config: dict, linode_id: int, label: str) -> dict:
         return {**event, "sshd": "not installed on its disk", **disk_summary(config, target)}
     directory = instance_dir(config, linode_id)
     host = read_host(config, linode_id) or {}
-    port = free_port()
+    port = sshd_host.free_port()
     host = {
         "name": label, "port": port, "config": str(target / SSHD_CONFIG),
         "pid_file": str(directory / "sshd.pid"), "log_file": str(directory / "sshd.log"),

@@ -112,14 +112,6 @@ def check_prerequisites() -> None:
         raise Unavailable("no /dev/loop-control: this kernel or container offers no loop devices")
 
 
-def free_port() -> int:
-    import socket  # pylint: disable=import-outside-toplevel
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass
 class Host:
     """A running host: its sshd, its client key and its mounted disk."""
@@ -240,7 +232,7 @@ def make_host(stack: ExitStack, plan: HostPlan, index: int, root: Path, events_f
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{plan.name} host key", "-f", str(directory / "ssh_host_ed25519_key")])
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{plan.name} client key", "-f", str(directory / "client_key")])
     shutil.copyfile(directory / "client_key.pub", directory / "authorized_keys")
-    port = free_port()
+    port = sshd_host.free_port()
     marker = uuid.uuid4().hex
     config = directory / "sshd_config"
     config.write_text(_sshd_config(directory, port, marker), encoding="utf-8")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -135,6 +136,34 @@ def _signal(pid: int, signum: int) -> None:
 def kill_marked(entry: str, timeout: float = STOP_TIMEOUT_S) -> int:
     """SIGKILL every process whose environment holds ``entry`` (and its descendants)."""
     return kill_pids(lambda: with_descendants(pids_with_environment(entry)), entry, timeout)
+
+
+_GIVEN_PORTS: set[int] = set()
+
+
+def free_port() -> int:
+    """A port for a host's sshd that nothing has bound, below the kernel's ephemeral ports.
+
+    The sshd binds its port again at every boot. A port in the ephemeral range (ip_local_port_range) could be
+    the source port of any process's outgoing connection meanwhile, and the bind would then fail.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as ranges:
+            first_ephemeral = int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768
+    candidates = range(max(1024, first_ephemeral - 12000), first_ephemeral)
+    for port in random.sample(candidates, min(200, len(candidates))):
+        if port in _GIVEN_PORTS:  # not bound yet, but promised to another host of this process
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN_PORTS.add(port)
+        return port
+    raise RuntimeError(f"no free port below the ephemeral range ({candidates.start}-{candidates.stop - 1})")
 
 
 def banner(port: int, timeout: float = BANNER_TIMEOUT_S) -> bytes:

@@ -15,6 +15,9 @@ def test_every_host_is_its_own_sshd_with_its_own_keys(world):
     world.prepare()  # whatever a scenario before left off
     ports = {host.port for host in world.hosts}
     assert len(ports) == len(world.hosts) >= 4
+    with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as ranges:
+        first_ephemeral = int(ranges.read().split()[0])
+    assert max(ports) < first_ephemeral, f"{ports}: a host's port in the ephemeral range could be taken while it is off"
     for host in world.hosts:
         login = host.ssh("echo $E2E_SSHD_HOST")
         assert login.returncode == 0, login.stderr
