@@ -210,8 +210,55 @@ def test_power_hooks_run_when_the_machine_stops_and_starts(
         assert api.post(f"{emu.api_url}/linode/instances/1/shutdown").status_code == 200
         # The ticker runs the hook at the deadline even though nobody polls the API.
         wait_for(lambda: marks.exists() and marks.read_text() == "offline\n", what="on_offline hook")
-        assert instance(api, emu, 1)["status"] == "offline"
+        watch_status(api, emu, 1, "offline")
         assert api.post(f"{emu.api_url}/linode/instances/1/boot").status_code == 200
         wait_for(lambda: marks.read_text() == "offline\nrunning\n", what="on_running hook")
+        watch_status(api, emu, 1, "running")
         assert api.post(f"{emu.api_url}/linode/instances/1/reboot").status_code == 200
         wait_for(lambda: marks.read_text() == "offline\nrunning\noffline\nrunning\n", what="hooks of a reboot")
+
+
+def test_a_slow_power_hook_holds_back_its_own_instance_and_nothing_else(
+    own_emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    """A hook runs outside the state lock: while it runs, the API answers every request, the
+    instance still shows its old state and its job (so it is busy), other instances move on;
+    the new state shows once the hook has returned."""
+    started, gate = tmp_path / "hook-started", tmp_path / "gate"
+    # Blocks until the test opens the gate (at most 50 s, below the emulator's hook timeout).
+    hook = [
+        sys.executable, "-c",
+        f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); gate = pathlib.Path({str(gate)!r})\n"
+        "for _ in range(500):\n    if gate.exists(): break\n    time.sleep(0.1)",
+    ]
+    def linode(linode_id: int, label: str, **extra: Any) -> dict[str, Any]:
+        disk, config = 10 * linode_id, 10 * linode_id + 1
+        return {
+            "id": linode_id, "label": label, "disks": [{"id": disk, "label": "root", "used_mb": 100}],
+            "configs": [{"id": config, "label": "boot", "devices": {"sda": disk}}], **extra,
+        }
+
+    fleet = tmp_path / "slow-hook.yml"
+    fleet.write_text(
+        yaml.safe_dump(
+            {
+                "rate_limits": False,
+                "linodes": [linode(1, "slow-hook", power_hooks={"on_offline": hook}), linode(2, "no-hook")],
+            }
+        )
+    )
+    emu = own_emulator("--speed", "50", fleet=fleet)
+    # Far below the hook's 50 s: a request that waited for the hook would time out.
+    with new_session(emu, timeout=10) as api:
+        assert api.post(f"{emu.api_url}/linode/instances/1/shutdown").status_code == 200
+        wait_for(started.exists, what="the on_offline hook to start")
+        assert instance(api, emu, 1)["status"] == "shutting_down"
+        assert api.post(f"{emu.api_url}/linode/instances/1/boot").json() == BUSY
+        assert newest_event(api, emu, 1, "linode_shutdown")["status"] == "started"
+        assert api.post(f"{emu.api_url}/linode/instances/2/shutdown").status_code == 200
+        watch_status(api, emu, 2, "offline")
+        assert instance(api, emu, 1)["status"] == "shutting_down"
+
+        gate.touch()
+        watch_status(api, emu, 1, "offline")
+        assert newest_event(api, emu, 1, "linode_shutdown")["status"] == "finished"

@@ -10,7 +10,9 @@ server adds one sleeping thread that calls :meth:`State.advance` at the next
 deadline, so power hooks run on time even when nobody polls.)
 
 All access goes through one re-entrant lock: the emulator is small, and one
-lock makes every request see a consistent account.
+lock makes every request see a consistent account. Power and instance hooks
+(real processes) run outside it, one instance's in order on a thread of its
+own: a slow hook delays its own instance's next state, never another request.
 
 Objects here are plain Python; :mod:`linode_emulator.shapes` turns them into
 the API's JSON shapes.
@@ -26,6 +28,7 @@ import os
 import subprocess
 import threading
 import uuid
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -36,6 +39,8 @@ from .errors import bad_request, linode_busy, not_found, raise_all
 from .fleet import IMAGE_ID_PATTERN, Fleet, LinodeSpec, PowerHooks
 
 log = logging.getLogger("linode_emulator.state")
+
+HookCommand = tuple[tuple[str, ...], dict[str, str] | None]
 
 FIRST_IMAGE_NUMBER = 100000
 # Ids of what POST /linode/instances creates start at these (or above the fleet's highest).
@@ -113,6 +118,18 @@ class Linode:
     root_disk_id: int | None = None
     # (linode id, disk id) a private image it was deployed from was captured from, when known.
     image_source: tuple[int, int] | None = None
+
+
+@dataclass
+class _HookStep:
+    """A state change held back until its hooks have run: ``apply(when)`` makes it visible."""
+
+    linode_id: int
+    reached: str
+    commands: list[HookCommand]
+    apply: Callable[[float], None]
+    at: float
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -225,6 +242,8 @@ class State:
         self.lock = threading.RLock()
         # Notified when a timer is added, so the server's ticker can re-plan its sleep.
         self.timers_changed = threading.Condition(self.lock)
+        # Bumped by every (re)load, so a hook that returns after a reset changes nothing.
+        self._generation = 0
         with self.lock:
             self._load(fleet)
 
@@ -232,6 +251,9 @@ class State:
 
     def _load(self, fleet: Fleet) -> None:
         now = self.clock.now()
+        self._generation += 1
+        # Per linode id, the held-back changes whose hooks run or wait, oldest first.
+        self._hook_steps: dict[int, deque[_HookStep]] = {}
         self.linodes: dict[int, Linode] = {}
         self.images: dict[int, Image] = {}
         self.events: list[Event] = []
@@ -486,35 +508,56 @@ class State:
 
     # ------------------------------------------------------------------ power
 
-    def _power_transition(self, linode: Linode, status: str, at: float, *, machine: str | None = None) -> None:
+    def _power_transition(
+        self,
+        linode: Linode,
+        status: str,
+        at: float,
+        *,
+        machine: str | None = None,
+        then: Callable[[float], None] | None = None,
+    ) -> None:
         """The one place where a linode's power status changes.
 
         ``status`` is what the API shows. ``machine`` says what the (emulated)
         machine just did when that differs from ``status``: a reboot shows
         ``rebooting`` throughout, but the machine goes ``offline`` half-way.
-        Power hooks run when the machine reaches ``offline`` or ``running``.
+        Power hooks run when the machine reaches ``offline`` or ``running``, and
+        the API shows ``status`` (and ``then`` runs, with the time it happened)
+        only once they have returned: no client sees a state the hooks have not
+        made real.
         """
-        linode.status = status
-        linode.updated = at
         reached = machine or status
-        hook = {"offline": linode.hooks.on_offline, "running": linode.hooks.on_running}.get(reached)
-        if hook:
-            self._run_hook(linode, reached, hook)
-        if reached in ("offline", "running"):
-            self._run_instance_hook(linode, reached)
 
-    def _run_instance_hook(self, linode: Linode, event: str) -> None:
+        def show(when: float) -> None:
+            linode.status = status
+            linode.updated = when
+            if then is not None:
+                then(when)
+
+        self._after_hooks(linode, reached, self._hook_commands(linode, reached), show, at)
+
+    def _hook_commands(self, linode: Linode, reached: str) -> list[HookCommand]:
+        """The commands to run when ``linode`` reaches ``reached``: its power hook, then the instance hook."""
+        commands: list[HookCommand] = []
+        power_hook = {"offline": linode.hooks.on_offline, "running": linode.hooks.on_running}.get(reached)
+        if power_hook:
+            commands.append((power_hook, None))
+        argv = self.fleet.instance_hook
+        if argv and linode.created_by_api and reached in ("created", "running", "offline", "deleted"):
+            commands.append(((*argv, reached, str(linode.id)), self._instance_hook_env(linode, reached)))
+        return commands
+
+    @staticmethod
+    def _instance_hook_env(linode: Linode, event: str) -> dict[str, str]:
         """The fleet's ``instance_hook`` for an instance POST /linode/instances made: ``argv + [event, id]``.
 
         ``event`` is ``created`` (provisioned: its disks exist, it is off), ``running``, ``offline``
         or ``deleted``; the environment says what the instance was deployed from, so a test harness
         can give it a real host with the right disk.
         """
-        argv = self.fleet.instance_hook
-        if not argv or not linode.created_by_api:
-            return
         source = linode.image_source
-        env = dict(
+        return dict(
             os.environ,
             LINODE_EMULATOR_HOOK_EVENT=event,
             LINODE_EMULATOR_LINODE_ID=str(linode.id),
@@ -523,26 +566,76 @@ class State:
             LINODE_EMULATOR_IMAGE_SOURCE=f"{source[0]}:{source[1]}" if source else "",
             LINODE_EMULATOR_ROOT_DISK=str(linode.root_disk_id or ""),
         )
-        self._run_hook(linode, event, (*argv, event, str(linode.id)), env)
+
+    def _after_hooks(
+        self,
+        linode: Linode,
+        reached: str,
+        commands: list[HookCommand],
+        apply: Callable[[float], None],
+        at: float,
+    ) -> threading.Event:
+        """Run ``commands``, then ``apply`` the change they make real; returns an event set when applied.
+
+        Called under the lock. With nothing to run and nothing of this linode's waiting, ``apply``
+        runs now, at ``at``. Otherwise the step joins the linode's queue, whose thread runs the
+        commands outside the lock (a hook may take seconds) and applies each change in order,
+        at the time its hooks returned.
+        """
+        step = _HookStep(linode.id, reached, commands, apply, at)
+        queue = self._hook_steps.get(linode.id)
+        if queue is None:
+            if not commands:
+                apply(at)
+                step.done.set()
+                return step.done
+            queue = self._hook_steps[linode.id] = deque()
+            threading.Thread(
+                target=self._run_hook_steps, args=(linode.id, queue, self._generation),
+                name=f"emulator-hooks-{linode.id}", daemon=True,
+            ).start()
+        queue.append(step)
+        return step.done
+
+    def _run_hook_steps(self, linode_id: int, queue: deque[_HookStep], generation: int) -> None:
+        """The thread of one linode's queue, until it is empty. After a reset nothing is applied."""
+        while True:
+            with self.lock:
+                if generation != self._generation:
+                    for step in queue:
+                        step.done.set()
+                    return
+                if not queue:
+                    del self._hook_steps[linode_id]
+                    return
+                step = queue[0]
+            for argv, env in step.commands:
+                self._run_hook(linode_id, step.reached, argv, env)
+            with self.lock:
+                if generation == self._generation:
+                    queue.popleft()
+                    step.apply(max(step.at, self.clock.now()))
+                    step.done.set()
+                    self.timers_changed.notify_all()
 
     @staticmethod
-    def _run_hook(linode: Linode, reached: str, argv: tuple[str, ...], env: dict[str, str] | None = None) -> None:
-        # Synchronous, under the state lock: the API must not report a state
-        # before the hook made it real. Hooks should start daemons, not be them.
+    def _run_hook(linode_id: int, reached: str, argv: tuple[str, ...], env: dict[str, str] | None) -> None:
+        # Never under the state lock: hooks should start daemons, not be them, but under load
+        # even that takes seconds, and every other request would wait for it.
         try:
             result = subprocess.run(
                 list(argv), capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False, env=env
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            log.error("power hook for linode %s (%s) failed: %s", linode.id, reached, exc)
+            log.error("power hook for linode %s (%s) failed: %s", linode_id, reached, exc)
             return
         if result.returncode != 0:
             log.error(
                 "power hook for linode %s (%s) exited %s: %s",
-                linode.id, reached, result.returncode, result.stderr.strip()[-500:],
+                linode_id, reached, result.returncode, result.stderr.strip()[-500:],
             )
         else:
-            log.info("power hook for linode %s (%s) ran: %s", linode.id, reached, " ".join(argv))
+            log.info("power hook for linode %s (%s) ran: %s", linode_id, reached, " ".join(argv))
 
     @staticmethod
     def _start_job(linode: Linode, kind: str, duration: float, at: float) -> Job:
@@ -568,12 +661,14 @@ class State:
             )
             self._power_transition(linode, "shutting_down", job.started)
 
+            def finish(when: float) -> None:
+                if not job.cancelled:
+                    self._finish_event(job.event, when)
+                    self._end_job(linode, job)
+
             def done(at: float) -> None:
-                if job.cancelled:
-                    return
-                self._power_transition(linode, "offline", at)
-                self._finish_event(job.event, at)
-                self._end_job(linode, job)
+                if not job.cancelled:
+                    self._power_transition(linode, "offline", at, then=finish)
 
             self._schedule(job.ends, done)
 
@@ -641,13 +736,16 @@ class State:
 
             self._schedule(halfway, machine_down)
 
+        def finish(when: float) -> None:
+            if not job.cancelled:
+                self._finish_event(job.event, when)
+                self._end_job(linode, job)
+
         def done(when: float) -> None:
             if job.cancelled:
                 return
             linode.last_booted_config_id = config.id
-            self._power_transition(linode, "running", when)
-            self._finish_event(job.event, when)
-            self._end_job(linode, job)
+            self._power_transition(linode, "running", when, then=finish)
 
         self._schedule(job.ends, done)
 
@@ -839,18 +937,22 @@ class State:
                 kind="create", starts=now + scheduled,
             )
 
-            def provisioned(at: float) -> None:
+            def show_provisioned(when: float) -> None:
                 if job.cancelled:
                     return
                 for disk in linode.disks.values():
-                    disk.status, disk.updated = "ready", at
-                linode.status, linode.updated = "offline", at
-                self._finish_event(job.event, at)
+                    disk.status, disk.updated = "ready", when
+                linode.status, linode.updated = "offline", when
+                self._finish_event(job.event, when)
                 self._end_job(linode, job)
-                self._run_instance_hook(linode, "created")
                 # The spec: booted defaults to true from an image; an empty linode stays offline.
                 if booted and linode.configs:
-                    self._start_boot(linode, next(iter(linode.configs.values())), username, at)
+                    self._start_boot(linode, next(iter(linode.configs.values())), username, when)
+
+            def provisioned(at: float) -> None:
+                # Shown once the instance hook has made its disks real.
+                if not job.cancelled:
+                    self._after_hooks(linode, "created", self._hook_commands(linode, "created"), show_provisioned, at)
 
             self._schedule(job.ends, provisioned)
             return linode
@@ -901,7 +1003,10 @@ class State:
                     self.held_labels.pop(linode.label, None)
 
             self._schedule(ends, deleted)
-            self._run_instance_hook(linode, "deleted")
+            commands = self._hook_commands(linode, "deleted")
+            hooks_done = self._after_hooks(linode, "deleted", commands, lambda _when: None, now)
+        # Answered once the instance hook has run (and any hook it was still waiting for), outside the lock.
+        hooks_done.wait(2 * HOOK_TIMEOUT_S)
 
     def update_linode(self, linode_id: int, changes: dict[str, Any]) -> Linode:
         with self.transaction() as now:
