@@ -231,6 +231,7 @@ def test_a_slow_power_hook_holds_back_its_own_instance_and_nothing_else(
         f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); gate = pathlib.Path({str(gate)!r})\n"
         "for _ in range(500):\n    if gate.exists(): break\n    time.sleep(0.1)",
     ]
+
     def linode(linode_id: int, label: str, **extra: Any) -> dict[str, Any]:
         disk, config = 10 * linode_id, 10 * linode_id + 1
         return {
