@@ -124,7 +124,6 @@ class Linode:
 class _HookStep:
     """A state change held back until its hooks have run: ``apply(when)`` makes it visible."""
 
-    linode_id: int
     reached: str
     commands: list[HookCommand]
     apply: Callable[[float], None]
@@ -582,7 +581,7 @@ class State:
         commands outside the lock (a hook may take seconds) and applies each change in order,
         at the time its hooks returned.
         """
-        step = _HookStep(linode.id, reached, commands, apply, at)
+        step = _HookStep(reached, commands, apply, at)
         queue = self._hook_steps.get(linode.id)
         if queue is None:
             if not commands:
@@ -647,6 +646,16 @@ class State:
         if linode.job is job:
             linode.job = None
 
+    def _job_finisher(self, linode: Linode, job: Job) -> Callable[[float], None]:
+        """The end of a power job, for when its power hooks have returned: unless it was cancelled meanwhile."""
+
+        def finish(when: float) -> None:
+            if not job.cancelled:
+                self._finish_event(job.event, when)
+                self._end_job(linode, job)
+
+        return finish
+
     def shutdown(self, linode_id: int, username: str) -> None:
         """running -> shutting_down -> offline. Shutting down an offline linode is a no-op."""
         with self.transaction() as now:
@@ -661,14 +670,9 @@ class State:
             )
             self._power_transition(linode, "shutting_down", job.started)
 
-            def finish(when: float) -> None:
-                if not job.cancelled:
-                    self._finish_event(job.event, when)
-                    self._end_job(linode, job)
-
             def done(at: float) -> None:
                 if not job.cancelled:
-                    self._power_transition(linode, "offline", at, then=finish)
+                    self._power_transition(linode, "offline", at, then=self._job_finisher(linode, job))
 
             self._schedule(job.ends, done)
 
@@ -736,16 +740,11 @@ class State:
 
             self._schedule(halfway, machine_down)
 
-        def finish(when: float) -> None:
-            if not job.cancelled:
-                self._finish_event(job.event, when)
-                self._end_job(linode, job)
-
         def done(when: float) -> None:
             if job.cancelled:
                 return
             linode.last_booted_config_id = config.id
-            self._power_transition(linode, "running", when, then=finish)
+            self._power_transition(linode, "running", when, then=self._job_finisher(linode, job))
 
         self._schedule(job.ends, done)
 
