@@ -14,8 +14,9 @@ COLLECTIONS_ROOT := $(CURDIR)/.cache/collections
 COLLECTION_DIR := $(COLLECTIONS_ROOT)/ansible_collections/golden_image/linode
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_ROOT)
 export ANSIBLE_REMOTE_TMP := $(CURDIR)/.ansible/tmp
-# ansible-test keeps its virtualenvs and its pip bootstrap under ~/.ansible/test: give it a home here.
+# ansible-test keeps its virtualenvs, its pip bootstrap and its SSH key under ~/.ansible/test: give it a home here.
 ANSIBLE_TEST_HOME := $(CURDIR)/.cache/ansible-test-home
+ANSIBLE_TEST_SSH_KEY := $(ANSIBLE_TEST_HOME)/.ansible/test/id_rsa
 PYTEST := $(BIN)/python -m pytest
 
 .PHONY: help venv collection demo bench bench-smoke ansible-test-offline sanity-ignores sanity lint units emulator-tests integration integration-groups system-deps e2e awx-tests docs changelog-lint test clean
@@ -69,6 +70,13 @@ ansible-test-offline: $(STAMP)
 	  mkdir -p $(ANSIBLE_TEST_HOME)/.ansible/test/cache; \
 	  cp tests/utils/pip_bootstrap_offline.py $(ANSIBLE_TEST_HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 
+# ansible-test's own key for the hosts of its integration runs, as its core_ci.SshKey makes it (PEM, with the
+# RSA header paramiko reads).
+$(ANSIBLE_TEST_SSH_KEY):
+	@mkdir -p $(@D)
+	ssh-keygen -m PEM -q -t rsa -N '' -f $@
+	@sed -i -E 's/(BEGIN|END) PRIVATE KEY/\1 RSA PRIVATE KEY/' $@
+
 sanity-ignores:
 	@if compgen -G "tests/sanity/ignore-*.txt" >/dev/null && grep -qv '^\s*\(#\|$$\)' tests/sanity/ignore-*.txt; then \
 	  echo "tests/sanity/ignore-*.txt must stay empty"; exit 1; fi
@@ -90,8 +98,8 @@ emulator-tests: $(STAMP)
 # The integration targets run against a real emulator over HTTPS; its start line becomes
 # ansible-test's integration_config.yml (emulator_url, emulator_api_url, emulator_ca_file, emulator_token).
 INTEGRATION_FLEET := tests/integration/targets/setup_emulator/files/fleet.yml
-integration: collection
-	cd $(COLLECTION_DIR) && $(BIN)/python tests/utils/with_emulator.py --fleet $(INTEGRATION_FLEET) --speed 300 \
+integration: collection $(ANSIBLE_TEST_SSH_KEY)
+	cd $(COLLECTION_DIR) && HOME=$(ANSIBLE_TEST_HOME) $(BIN)/python tests/utils/with_emulator.py --fleet $(INTEGRATION_FLEET) --speed 300 \
 	  --config tests/integration/integration_config.yml -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_ARGS)
 
@@ -99,7 +107,9 @@ integration: collection
 # playbook runs, the playbooks' failure paths, the inventory with the image listing and retention, the
 # golden-image pipeline with its temporary instances, and the capture and power modules. Each group has
 # its own copy of the collection (ansible-test writes its config and its output inside it) and its own
-# emulator. A new target joins "modules".
+# emulator. ansible-test makes its SSH key on first use, so groups started together raced to create it
+# ("id_rsa already exists"): the key is made once, before they start, in the home they share.
+# A new target joins "modules".
 INTEGRATION_GROUPS := playbooks failures inventory pipeline modules
 INTEGRATION_TARGETS := $(filter-out setup_emulator,$(notdir $(wildcard tests/integration/targets/*)))
 INTEGRATION_TARGETS_playbooks := image_capture_role
@@ -107,14 +117,15 @@ INTEGRATION_TARGETS_failures := image_capture_failures
 INTEGRATION_TARGETS_inventory := inventory_instances linode_image_info linode_image_prune
 INTEGRATION_TARGETS_pipeline := golden_image_pipeline linode_instance_temporary
 INTEGRATION_TARGETS_modules := $(filter-out $(foreach group,playbooks failures inventory pipeline,$(INTEGRATION_TARGETS_$(group))),$(INTEGRATION_TARGETS))
-integration-groups: collection
+integration-groups: collection $(ANSIBLE_TEST_SSH_KEY)
 	$(MAKE) --no-print-directory -j5 --output-sync=target $(addprefix integration-group-,$(INTEGRATION_GROUPS))
 
 integration-group-%:
 	@rm -rf $(CURDIR)/.cache/integration/$* && mkdir -p $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image
 	@cp -a $(COLLECTION_DIR) $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image/linode
+	@test -f $(ANSIBLE_TEST_SSH_KEY) || { echo "$(ANSIBLE_TEST_SSH_KEY) is missing: run make integration-groups"; exit 1; }
 	cd $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image/linode \
-	  && ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/integration/$* $(BIN)/python tests/utils/with_emulator.py \
+	  && HOME=$(ANSIBLE_TEST_HOME) ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/integration/$* $(BIN)/python tests/utils/with_emulator.py \
 	  --fleet $(INTEGRATION_FLEET) --speed 300 --config tests/integration/integration_config.yml -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_TARGETS_$*)
 
