@@ -19,7 +19,7 @@ ANSIBLE_TEST_HOME := $(CURDIR)/.cache/ansible-test-home
 ANSIBLE_TEST_SSH_KEY := $(ANSIBLE_TEST_HOME)/.ansible/test/id_rsa
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help venv collection demo bench bench-smoke ansible-test-offline sanity-ignores sanity lint units emulator-tests integration integration-groups system-deps e2e awx-tests docs changelog-lint test clean
+.PHONY: help venv lock lock-check collection demo bench bench-smoke ansible-test-offline sanity-ignores sanity lint units emulator-tests integration integration-groups system-deps e2e awx-tests docs changelog-lint test clean
 
 help:
 	@echo "make demo   capture images of an emulated fleet, offline, in under a minute"
@@ -29,12 +29,21 @@ help:
 
 $(STAMP): requirements-dev.txt requirements.txt emulator/pyproject.toml $(shell find emulator/src -name '*.py' 2>/dev/null)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$$(grep -m1 '^pip==' requirements-dev.txt)"
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps ./emulator
 	@touch $@
 
 venv: $(STAMP)
+
+# requirements-dev.txt pins every package, the tools' own dependencies and pip included, so that no
+# release made after a commit changes its verdict. make lock resolves them anew (tests/utils/lock.py):
+# a deliberate update, committed once make test passes with it.
+lock:
+	$(PYTHON) tests/utils/lock.py
+
+lock-check:
+	$(PYTHON) tests/utils/lock.py --check
 
 # ansible-test and ansible-playbook want the collection at ansible_collections/<namespace>/<name>.
 # A copy of the files git knows (tracked, or new and not ignored) keeps it exact; the emulator is
@@ -166,7 +175,7 @@ e2e: collection system-deps
 # once, in tarball-check (mk/tarball.mk): on the unpacked tarball with the repository's tests beside it.
 # bench-smoke: the fleet benchmark at N = 1 and 10 (ours only, unless linode.cloud is set up); it fails
 # when a host fails, an image is duplicated or an instance is not back in its power state.
-test: tarball-check lint changelog-lint units emulator-tests docs-test system-deps
+test: lock-check tarball-check lint changelog-lint units emulator-tests docs-test system-deps
 	$(BIN)/python tests/utils/run_suites.py --make "$(MAKE) PREPARED=1" integration-groups e2e awx-tests bench-smoke quickstart-test versions
 
 # Targets of their own (one file each under mk/).

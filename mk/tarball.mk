@@ -6,16 +6,18 @@
 
 # galaxy-importer caps attrs below 24 and ansible-lint at 26.10.1: installed into .venv it would
 # downgrade the attrs that ansible-lint, jsonschema and the emulator's openapi-core run on, and hold our
-# ansible-lint back. It gets a virtualenv of its own, with our pins as constraints (the same ansible-core).
+# ansible-lint back. It gets a virtualenv of its own, every package pinned by make lock (the same ansible-core).
 GALAXY_IMPORTER_VERSION := 0.4.44
+GALAXY_IMPORTER_CONSTRAINTS := tests/tarball/galaxy-importer-constraints.txt
 GALAXY_IMPORTER_VENV := $(CURDIR)/.cache/galaxy-importer
 GALAXY_IMPORTER_STAMP := $(GALAXY_IMPORTER_VENV)/.installed-$(GALAXY_IMPORTER_VERSION)
 
-$(GALAXY_IMPORTER_STAMP): requirements-dev.txt
+$(GALAXY_IMPORTER_STAMP): $(GALAXY_IMPORTER_CONSTRAINTS)
 	@rm -rf $(GALAXY_IMPORTER_VENV)
 	$(PYTHON) -m venv $(GALAXY_IMPORTER_VENV)
-	$(GALAXY_IMPORTER_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(GALAXY_IMPORTER_VENV)/bin/python -m pip install --quiet galaxy-importer==$(GALAXY_IMPORTER_VERSION) -c requirements-dev.txt
+	$(GALAXY_IMPORTER_VENV)/bin/python -m pip install --quiet "$$(grep -m1 '^pip==' $(GALAXY_IMPORTER_CONSTRAINTS))"
+	$(GALAXY_IMPORTER_VENV)/bin/python -m pip install --quiet galaxy-importer==$(GALAXY_IMPORTER_VERSION) \
+	  -c $(GALAXY_IMPORTER_CONSTRAINTS)
 	@touch $@
 
 tarball-check: collection ansible-test-offline sanity-ignores $(GALAXY_IMPORTER_STAMP)

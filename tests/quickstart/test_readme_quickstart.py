@@ -8,6 +8,8 @@ LINODE_* variable but those the README tells users to set, and nothing else of t
 - the token comes on stdin, where the README's ``read -rs LINODE_TOKEN`` reads it;
 - ``LINODE_API_URL`` and ``LINODE_CA`` name the emulator, and ``LINODE_POLL_INTERVAL`` scales the
   waits to its speed (the README's "an API other than https://api.linode.com");
+- ``PIP_CONSTRAINT`` names requirements-dev.txt: the README's ``pip install`` takes the packages the
+  gate pins, not whatever the index serves that day (``make versions-latest`` looks ahead at those);
 - ``ANSIBLE_SSH_COMMON_ARGS="-F ssh_config"`` (the README's SSH step): that file routes each
   instance's public IPv4 address as the emulator hands it out (198.51.100.x, which the inventory
   plugin makes ``ansible_host``) to the instance's real sshd on loopback, with its port, user and key;
@@ -268,6 +270,7 @@ def user_environment(world: harness.World, home: Path, ssh_config_file: Path) ->
     env.update({
         "HOME": str(home),
         "PATH": without_virtualenvs(os.environ.get("PATH", os.defpath)),
+        "PIP_CONSTRAINT": str(REPO / "requirements-dev.txt"),
         "LINODE_API_URL": world.emulator.api_url,
         "LINODE_CA": world.emulator.ca_file,
         # The modules' real-world poll schedule, in the emulator's faster time.
