@@ -6,11 +6,16 @@ an ``Origin`` line); the "converted to bool" one is 2.21's message for a result 
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from smoke import graph_groups, newest_patches, parse_index_versions, parse_warnings, play_recap
+import smoke
+from smoke import (UPSTREAM_WARNINGS, Pins, attach_emissions, graph_groups, newest_patches, parse_index_versions,
+                   parse_warnings, pinned_plan, play_recap, read_pins)
 
 INDEX_OUTPUT = """ansible-core (2.19.14)
 Available versions: 2.19.14, 2.19.13, 2.18.19, 2.18.2, 2.17.14, 2.16.19, 2.16.18, 2.15.13, 2.14.18
@@ -112,3 +117,94 @@ def test_play_recap_counts_by_host():
     recap = play_recap("TASK [x] ***\nok: [web-1]\n\n" + RECAP)
     assert sorted(host for host, counts in recap.items() if counts["failed"]) == ["coreos-1", "localhost"]
     assert recap["web-1"] == {"ok": 27, "changed": 1, "unreachable": 0, "failed": 0, "skipped": 9, "rescued": 0, "ignored": 0}
+
+
+# -- ansible-core's own warnings and the pins ------------------------------------------------------------
+
+MAPPING_ACTION = """TASK [golden_image.linode.image_capture : Keep this host's outcome] ************
+changed: [web-1]
+
+[DEPRECATION WARNING]: Using a mapping for `action` is deprecated. Use a string
+ value for `action`. This feature will be removed in version 2.23. Deprecation
+warnings can be disabled by setting deprecation_warnings=False in ansible.cfg.
+"""
+CORE_EMISSION = {"kind": "DEPRECATION WARNING", "message": "Using a mapping for `action` is deprecated. Use a string "
+                 "value for `action`.", "emitter": "ansible/parsing/mod_args.py:264:parse", "data_origin": [],
+                 "stack": [], "replayed": False}
+OUR_EMISSION = dict(CORE_EMISSION, data_origin=["/c/roles/image_capture/tasks/main.yml:7:3"])
+
+
+def printed_with(emissions, tmp_path, output=MAPPING_ACTION):
+    log = tmp_path / "warnings.jsonl"
+    log.write_text("".join(json.dumps(emission) + "\n" for emission in emissions), encoding="utf-8")
+    warnings = parse_warnings(output)
+    attach_emissions(warnings, log)
+    return warnings
+
+
+@pytest.mark.parametrize("emissions, version, allowed", [
+    ([CORE_EMISSION], "2.16.20", True),
+    # The same text caused by our own YAML (a file and line): printed once, as Ansible prints a text once.
+    ([CORE_EMISSION, OUR_EMISSION], "2.16.20", False),
+    ([OUR_EMISSION], "2.16.20", False),
+    # Emitted elsewhere in ansible-core, or a version the rule does not name, or never seen by the probe.
+    ([dict(CORE_EMISSION, emitter="ansible/playbook/task.py:10:load")], "2.16.20", False),
+    ([CORE_EMISSION], "2.17.14", False),
+    ([], "2.16.20", False),
+])
+def test_an_upstream_warning_is_allowed_only_when_ansible_core_alone_emitted_it(emissions, version, allowed, tmp_path):
+    warning, = printed_with(emissions, tmp_path)
+    assert (warning.upstream(Version(version)) is UPSTREAM_WARNINGS[0]) is allowed
+    if not allowed and OUR_EMISSION in emissions:
+        assert "about /c/roles/image_capture/tasks/main.yml:7:3" in str(warning)
+        assert "emitted at ansible/parsing/mod_args.py:264:parse" in str(warning)
+
+
+def test_an_upstream_rule_needs_the_exact_text(tmp_path):
+    warning, = printed_with([CORE_EMISSION], tmp_path, MAPPING_ACTION.replace("version 2.23", "version 2.24"))
+    assert warning.upstream(Version("2.16.20")) is None
+
+
+def test_the_probe_records_of_a_worker_win_over_the_main_process_replay(tmp_path):
+    replay = dict(CORE_EMISSION, emitter="ansible/plugins/strategy/__init__.py:90:results_thread_main", replayed=True)
+    warning, = printed_with([CORE_EMISSION, replay], tmp_path)
+    assert warning.emissions == [CORE_EMISSION]
+
+
+def write(tmp_path, text):
+    path = tmp_path / "constraints.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_pins_one_ansible_core_per_minor_and_shared_packages(tmp_path):
+    text = ('# comment\nansible-core==2.19.15\nansible-core==2.16.20\nlinode_api4==5.48.0\n'
+            'ansible-core==2.20.1 ; python_version >= "3.12"\n')
+    pins = read_pins(write(tmp_path, text))
+    assert [str(requirement) for requirement in pins.ansible_core][:2] == ["ansible-core==2.16.20", "ansible-core==2.19.15"]
+    assert pins.constraints(Version("2.16.20")) == ["linode_api4==5.48.0", "ansible-core==2.16.20"]
+    # The marker keeps 2.20 off an interpreter that cannot install it.
+    python = sys.executable
+    minor = "%d.%d" % sys.version_info[:2]
+    expected = ["2.16.20", "2.19.15"] + (["2.20.1"] if Version(minor) >= Version("3.12") else [])
+    assert [str(version) for version, _python in pinned_plan([python], pins)] == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("ansible-core==2.16.20\nansible-core==2.16.19\n", "2.16 is pinned twice"),
+    ("ansible-core==2.15.13\n", "not admitted by requires_ansible"),
+    ("ansible-core==2.16.20\nlinode_api4>=5.48\n", "not pinned with =="),
+    ("linode_api4==5.48.0\n", "no ansible-core pinned"),
+])
+def test_bad_pins_are_refused_naming_the_line(text, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        read_pins(write(tmp_path, text))
+
+
+def test_the_committed_pins_cover_every_claimed_minor_up_to_the_newest_pinned():
+    pins = read_pins()
+    minors = [smoke.pinned_version(requirement).release[:2] for requirement in pins.ansible_core]
+    lowest = min(spec.version for spec in smoke.requires_ansible() if spec.operator.startswith(">"))
+    first = Version(lowest).release[:2]
+    assert minors == [(first[0], minor) for minor in range(first[1], minors[-1][1] + 1)], minors
+    assert isinstance(pins, Pins) and all("==" in line for line in pins.shared)
