@@ -580,9 +580,9 @@ def run_step(smoke: Smoke, name: str, log, version: Version) -> Step:
     return step
 
 
-def run_version(version: Version, python: str, constraints: Optional[list] = None, root: Path = VERSIONS_DIR,
+def run_version(version: Version, python: str, constraints: Optional[list], root: Path = VERSIONS_DIR,
                 steps: tuple = STEPS, log_name: str = "") -> Run:
-    """One version's steps; ``constraints`` None installs the newest packages (``--latest``)."""
+    """One version's steps; ``constraints`` None, never a default, installs the newest packages (``--latest``)."""
     run = Run(version, python_version(python))
     root.mkdir(parents=True, exist_ok=True)
     log_path = root / ("%s%s.log" % (version, log_name))
