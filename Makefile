@@ -106,10 +106,14 @@ emulator-tests: $(STAMP)
 
 # The integration targets run against a real emulator over HTTPS; its start line becomes
 # ansible-test's integration_config.yml (emulator_url, emulator_api_url, emulator_ca_file, emulator_token).
+# ansible-test runs them with $(ANSIBLE_TEST_HOME) as HOME, but ansible-core finds the remote "~" from the
+# passwd entry (/root) and the async wrapper from $HOME: both directories are given as absolute paths.
 INTEGRATION_FLEET := tests/integration/targets/setup_emulator/files/fleet.yml
+INTEGRATION_CONFIG := --config tests/integration/integration_config.yml \
+  --config-var ansible_remote_tmp=$(ANSIBLE_TEST_HOME)/.ansible/tmp --config-var ansible_async_dir=$(ANSIBLE_TEST_HOME)/.ansible_async
 integration: collection $(ANSIBLE_TEST_SSH_KEY)
 	cd $(COLLECTION_DIR) && HOME=$(ANSIBLE_TEST_HOME) $(BIN)/python tests/utils/with_emulator.py --fleet $(INTEGRATION_FLEET) --speed 300 \
-	  --config tests/integration/integration_config.yml -- \
+	  $(INTEGRATION_CONFIG) -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_ARGS)
 
 # make test runs the targets in five groups side by side, as they mostly wait on emulated jobs: the
@@ -135,7 +139,7 @@ integration-group-%:
 	@test -f $(ANSIBLE_TEST_SSH_KEY) || { echo "$(ANSIBLE_TEST_SSH_KEY) is missing: run make integration-groups"; exit 1; }
 	cd $(CURDIR)/.cache/integration/$*/ansible_collections/golden_image/linode \
 	  && HOME=$(ANSIBLE_TEST_HOME) ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/integration/$* $(BIN)/python tests/utils/with_emulator.py \
-	  --fleet $(INTEGRATION_FLEET) --speed 300 --config tests/integration/integration_config.yml -- \
+	  --fleet $(INTEGRATION_FLEET) --speed 300 $(INTEGRATION_CONFIG) -- \
 	  $(BIN)/ansible-test integration --local --color no $(INTEGRATION_TARGETS_$*)
 
 # AWX: playbooks through ansible-runner as AWX runs them (credential injection, set_stats, job slicing),

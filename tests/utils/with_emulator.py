@@ -92,6 +92,8 @@ def main() -> int:
     parser.add_argument("--fleet", required=True)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--config", help="write the emulator's start line here as YAML")
+    parser.add_argument("--config-var", action="append", default=[], metavar="NAME=VALUE",
+                        help="also written to --config (ansible-test passes that file as extra vars)")
     parser.add_argument("--emulator-arg", action="append", default=[], help="passed on to linode-emulator")
     parser.add_argument("--summary", action="store_true",
                         help="print the API requests the command sent, by endpoint, before stopping the emulator")
@@ -109,6 +111,7 @@ def main() -> int:
             with open(args.config, "w", encoding="utf-8") as config:
                 settings = dict(("emulator_" + key, value) for key, value in started.items())
                 settings["emulator_poll_interval"] = poll_interval(args.speed)
+                settings.update(var.split("=", 1) for var in args.config_var)
                 yaml.safe_dump(settings, config)
         env = dict(os.environ)
         env.update(dict(("LINODE_EMULATOR_" + key.upper(), str(value)) for key, value in started.items()))
