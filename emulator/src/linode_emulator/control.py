@@ -11,6 +11,9 @@ Other tools depend on these exact shapes:
 * ``GET /__emulator__/faults`` -> ``{"rules": [...]}``
 * ``DELETE /__emulator__/faults`` -> ``{}``
 * ``POST /__emulator__/reset`` -> ``{}``
+* ``POST /__emulator__/hold`` ``{"linode_id": 1001, "status": "migrating"}`` -> the linode in the API's shape
+  (held in that status, busy to power actions and captures, until ``"status": null`` releases it; a reset
+  restores the fleet's holds)
 * ``POST /__emulator__/timing`` ``{"create_s": 900, ...}`` -> ``{"timing": {every duration now in force}}``
   (keys as the fleet file's ``timing``; jobs started from then on use them; a reset restores the fleet's)
 
@@ -24,8 +27,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from . import shapes
+from .errors import ApiError
 from .faults import FaultRuleError
-from .fleet import FleetError, with_timing
+from .fleet import HOLD_STATUSES, FleetError, with_timing
 from .http_types import Request, Response
 
 if TYPE_CHECKING:
@@ -59,7 +63,9 @@ class Control:
             return Response(200, {})
         if action == "timing" and method == "POST":
             return self.set_timing(request)
-        if action in ("requests", "state", "faults", "reset", "timing"):
+        if action == "hold" and method == "POST":
+            return self.hold(request)
+        if action in ("requests", "state", "faults", "reset", "timing", "hold"):
             return _error(405, "Method Not Allowed")
         return _error(404, "Not found")
 
@@ -86,6 +92,27 @@ class Control:
             except FleetError as exc:
                 return _error(400, str(exc))
             return Response(200, {"timing": dataclasses.asdict(state.fleet.timing)})
+
+    def hold(self, request: Request) -> Response:
+        """Hold a linode in a transitional status (a migration, a restore, ...) or release it."""
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return _error(400, "Invalid JSON")
+        if not isinstance(body, dict) or set(body) != {"linode_id", "status"}:
+            return _error(400, 'Body must be {"linode_id": <id>, "status": <status or null>}')
+        linode_id, status = body["linode_id"], body["status"]
+        if isinstance(linode_id, bool) or not isinstance(linode_id, int):
+            return _error(400, "linode_id must be an integer")
+        if status is not None and status not in HOLD_STATUSES:
+            return _error(400, f"status must be null or one of {', '.join(HOLD_STATUSES)}")
+        state = self.emulator.state
+        with state.lock:
+            try:
+                linode = state.hold(linode_id, status)
+            except ApiError as exc:
+                return Response(exc.status, exc.body())
+            return Response(200, shapes.render_linode(linode))
 
     def add_faults(self, request: Request) -> Response:
         try:

@@ -49,6 +49,13 @@ DISK_STATUSES = ("ready", "not ready", "deleting")
 # The state machine moves linodes between these two resting states; every
 # other Linode status is transient and only exists while a job runs.
 START_STATUSES = ("running", "offline")
+# Statuses a linode can be held in (fleet key `hold`, control API `hold`) for a job the
+# emulator does not run, such as a migration: busy to power actions and captures until released.
+# Only the spec's Linode.status values (it has no `resizing`).
+HOLD_STATUSES = (
+    "busy", "migrating", "provisioning", "rebuilding", "cloning", "restoring",
+    "booting", "rebooting", "shutting_down",
+)
 DEVICE_NAMES = ("sda", "sdb", "sdc", "sdd", "sde", "sdf", "sdg", "sdh")
 IMAGE_ID_PATTERN = re.compile(r"^private/(\d+)$")
 
@@ -221,6 +228,8 @@ class LinodeSpec:
     disks: tuple[DiskSpec, ...] = ()
     configs: tuple[ConfigSpec, ...] = ()
     power_hooks: PowerHooks = PowerHooks()
+    # Shown instead of ``status`` until released; ``status`` is where it rests afterwards.
+    hold: str | None = None
 
 
 @dataclass(frozen=True)
@@ -485,7 +494,9 @@ def _parse_config(where: str, raw: Any, disk_ids: set[int]) -> ConfigSpec:
 
 def _parse_linode(where: str, raw: Any) -> LinodeSpec:
     raw = _mapping(where, raw)
-    _check_keys(where, raw, ("id", "label", "region", "status", "type", "tags", "disks", "configs", "power_hooks"))
+    _check_keys(
+        where, raw, ("id", "label", "region", "status", "hold", "type", "tags", "disks", "configs", "power_hooks")
+    )
     linode_id = _int(f"{where}.id", raw.get("id"), 1)
     raw_disks = _sequence(f"{where}.disks", raw.get("disks"))
     disks = tuple(_parse_disk(f"{where}.disks[{i}]", d) for i, d in enumerate(raw_disks))
@@ -512,6 +523,7 @@ def _parse_linode(where: str, raw: Any) -> LinodeSpec:
             on_offline=_argv(f"{where}.power_hooks.on_offline", hooks_raw.get("on_offline")),
             on_running=_argv(f"{where}.power_hooks.on_running", hooks_raw.get("on_running")),
         ),
+        hold=_choice(f"{where}.hold", raw["hold"], HOLD_STATUSES) if raw.get("hold") is not None else None,
     )
 
 

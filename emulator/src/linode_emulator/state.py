@@ -24,6 +24,7 @@ import heapq
 import ipaddress
 import itertools
 import logging
+import math
 import os
 import subprocess
 import threading
@@ -118,6 +119,8 @@ class Linode:
     root_disk_id: int | None = None
     # (linode id, disk id) a private image it was deployed from was captured from, when known.
     image_source: tuple[int, int] | None = None
+    # While held in a status (fleet `hold`, control API): the status it rests in once released.
+    held_from: str | None = None
 
 
 @dataclass
@@ -302,7 +305,7 @@ class State:
             c.id: Config(c.id, spec.id, c.label, c.root_device, dict(c.devices), created, created)
             for c in spec.configs
         }
-        return Linode(
+        linode = Linode(
             id=spec.id,
             label=spec.label,
             region=spec.region,
@@ -319,6 +322,9 @@ class State:
             hooks=spec.power_hooks,
             last_booted_config_id=(next(iter(configs)) if spec.status == "running" and configs else None),
         )
+        if spec.hold is not None:
+            self._hold(linode, spec.hold, now)
+        return linode
 
     def _build_image(self, raw: dict[str, Any], now: float) -> Image:
         if "id" in raw:
@@ -675,6 +681,32 @@ class State:
                     self._power_transition(linode, "offline", at, then=self._job_finisher(linode, job))
 
             self._schedule(job.ends, done)
+
+    def hold(self, linode_id: int, status: str | None) -> Linode:
+        """Hold a linode in ``status`` (one of ``fleet.HOLD_STATUSES``) for a job the emulator does not run,
+        such as a migration, or release it (``status`` None) to the status it rested in.
+
+        While held it shows that status and answers "Linode busy." to power actions and captures, as the
+        API does while a job of its own runs on a linode; reads and tag changes still work. A linode whose
+        own job (a shutdown, a capture, ...) runs cannot be held: "Linode busy." too.
+        """
+        with self.transaction() as now:
+            linode = self.get_linode(linode_id)
+            job = linode.job
+            if job is not None and job.kind != "hold":
+                raise linode_busy()
+            if status is not None:
+                self._hold(linode, status, now)
+            elif job is not None:
+                self._end_job(linode, job)
+                linode.status, linode.held_from, linode.updated = linode.held_from or "offline", None, now
+            return linode
+
+    def _hold(self, linode: Linode, status: str, now: float) -> None:
+        if linode.job is None:
+            linode.held_from = linode.status
+            self._start_job(linode, "hold", math.inf, now)
+        linode.status, linode.updated = status, now
 
     def _boot_config(self, linode: Linode, config_id: Any) -> Config:
         """The config a boot uses, chosen as the spec describes."""
