@@ -33,6 +33,14 @@ LEGACY_POWER_MARKER_TAG = "golden_image.linode:restore=running"
 POWER_MARKER_TAG = LEGACY_POWER_MARKER_TAG
 # Statuses that end, or are on their way to, ``running``: an instance found so is restored to running.
 RUNNING_STATUSES = ("running", "booting", "rebooting")
+# ... and ``offline``: an instance found so, with no marker, is restored to offline.
+OFF_STATUSES = ("offline", "stopped", "shutting_down")
+# The only statuses a run shuts down, boots or captures from. Any other is a job's (a migration, a
+# resize, a restore, ...): it ends in running or offline, nothing says which, and power actions are "Linode busy.".
+STEADY_STATUSES = ("running", "offline")
+# Boots and shutdowns the API settles by itself within a minute (recorded: 24-28 s). Refused all the same
+# unless this run's own claim explains them: someone else is changing the instance's power right now.
+SETTLING_STATUSES = ("booting", "rebooting", "shutting_down", "stopped")
 # Instances read per list request (ids go in one X-Filter "+or").
 BATCH_SIZE = 100
 
@@ -220,17 +228,40 @@ def read_power_marker(instance: dict) -> PowerMarker | None:
     return markers[0] if markers else None
 
 
-def restore_status(instance: dict, marker: PowerMarker | None = None) -> str:
-    """The status to bring an instance back to: ``running`` or ``offline``.
+def restore_status(instance: dict, marker: PowerMarker | None = None) -> str | None:
+    """The status to bring an instance back to: ``running``, ``offline``, or None when it cannot be told.
 
-    An instance that runs (or is on its way to) is restored to running; one that is off, to what
-    ``marker`` recorded (pass only a marker that still counts), else offline.
+    An instance that runs (or is on its way to) is restored to running; any other, to what ``marker``
+    recorded (pass only a marker that still counts), else offline if it is off or on its way there.
+    One in a job's status (``migrating``, ...) with no marker gives None: it may end running, so it is
+    never recorded as offline (``status_refusal`` refuses it).
     """
     if instance["status"] in RUNNING_STATUSES:
         return "running"
     if marker is not None:
         return marker.status
-    return "offline"
+    if instance["status"] in OFF_STATUSES:
+        return "offline"
+    return None
+
+
+def status_refusal(instance: dict, run_id: str | None = None, settling: bool = False) -> str | None:
+    """Why a run must not claim, shut down, boot or capture this instance now (before any write), or None.
+
+    Refused: any status but running or offline, naming it. A boot or shutdown under way
+    (``SETTLING_STATUSES``) is not refused when the instance carries a marker of ``run_id`` (this run's
+    own), or when ``settling`` is true (the caller waits for it, or retries "Linode busy.").
+    """
+    status = instance.get("status")
+    if status in STEADY_STATUSES:
+        return None
+    if status in SETTLING_STATUSES:
+        marker = read_power_marker(instance)
+        if settling or (run_id is not None and marker is not None and marker.run_id == run_id):
+            return None
+        return ("%s: try again when it is running or offline (a boot or shutdown that is not this run's is under way)"
+                % status)
+    return "%s: try again when it is running or offline" % status
 
 
 def set_power_marker(client, instance: dict, tag: str | None) -> dict:

@@ -22,6 +22,11 @@ description:
     (timeout, connection reset, 5xx), the module looks for the image it may have created and only captures again if
     there is none.
   - A disk that is V(not ready) (just created or resized) is waited for, within O(wait_timeout), before it is captured.
+  - A new capture of an instance in any status but V(running) and V(offline) is refused before any write, with an
+    error that names the status and says to try again when it is running or offline. A job of Linode's
+    (V(migrating), V(resizing), V(restoring), ...) is moving or rewriting the disk, and a boot or shutdown under way
+    (V(booting), V(rebooting), V(shutting_down)) is someone else's unless the instance carries a restore marker of
+    O(run_id). An existing image is still reported, updated or waited for.
   - Waits without trusting any estimate, since the API sends none it keeps. It looks at the capture's event on the schedule
     O(poll_interval) describes and reads the image once the event has ended or is not listed, so a capture lasting
     T seconds is noticed within a tenth of T and at most 30 s late, at fewer requests than a fixed 10 s poll. It
@@ -157,6 +162,14 @@ options:
         changed since.
     type: list
     elements: dict
+  run_id:
+    description:
+      - The run (as the O(golden_image.linode.linode_instance_power#module:run_id) of its power tasks) whose restore
+        marker on an instance explains a boot or shutdown under way (V(booting), V(rebooting), V(shutting_down)), so
+        that instance is not refused for it. Without it, or under another run's marker, such an instance is refused.
+      - A status of a job of Linode's (V(migrating), ...) is refused whatever the marker.
+    type: str
+    version_added: 0.2.0
   captures:
     description:
       - Several captures in one task, for a fleet. There is one entry per source disk. The entries are handled one
@@ -416,6 +429,7 @@ from ansible_collections.golden_image.linode.plugins.module_utils.instances impo
     check_capturable,
     choose_disk,
     get_instance,
+    status_refusal,
 )
 from ansible_collections.golden_image.linode.plugins.module_utils.transport import is_api_error, require_scopes
 from ansible_collections.golden_image.linode.plugins.module_utils.waiters import (
@@ -453,6 +467,7 @@ class LinodeImageCapture(LinodeModuleBase):
         known_images=dict(type="list", elements="dict"),
         known_instances=dict(type="list", elements="dict"),
         known_disks=dict(type="list", elements="dict"),
+        run_id=dict(type="str"),
         captures=dict(
             type="list", elements="dict",
             # An entry's outcome is returned under its name: every entry needs one.
@@ -579,7 +594,8 @@ class LinodeImageCapture(LinodeModuleBase):
         return disk["label"]
 
     def _check_power_state(self, instance):
-        if instance["status"] == "offline":
+        # Any status but running and offline is refused where a capture would start (_refuse_unsettled).
+        if instance["status"] == "offline" or status_refusal(instance, self.params["run_id"]) is not None:
             return
         message = ("Linode %s (%s) is %s, not offline: a running database may be captured mid-write"
                    % (instance["label"], instance["id"], instance["status"]))
@@ -589,6 +605,14 @@ class LinodeImageCapture(LinodeModuleBase):
             self.running.append("%s (%s)" % (instance["label"], instance["id"]))
             return
         self.warn(message + "; shut it down first, or set require_offline to refuse.")
+
+    def _refuse_unsettled(self, instance):
+        """Before a capture starts: an instance in a job's status (migrating, ...), or booting or shutting down
+        not under this run's claim (run_id), is refused, naming the status."""
+        refusal = status_refusal(instance, self.params["run_id"])
+        if refusal is not None:
+            raise LinodeError("Linode %s (%s) is %s" % (instance["label"], instance["id"], refusal),
+                              field="linode_id" if self.params["linode_id"] is not None else "linode_label")
 
     def _get_images(self, label):
         """Private images with this label, newest first: from known_images, else one list request."""
@@ -675,6 +699,7 @@ class LinodeImageCapture(LinodeModuleBase):
                 "to replace it, or choose another label" % (label, other["id"], origin, instance["id"], disk["id"]),
                 field="label")
         if existing is None or self.params["recreate"]:
+            self._refuse_unsettled(instance)
             image = self._create_image(instance, disk, label, same_label)
             image = self._wait(image, instance, disk)
             if self.params["recreate"]:

@@ -16,6 +16,15 @@ description:
     plus one action per instance that needs it.
   - Reports no change for instances already in that state (except O(state=restarted), which always reboots), and
     waits without sending anything for instances already on their way there (for example V(shutting_down)).
+  - An instance in any status but V(running) and V(offline) that a job of Linode's holds (V(migrating), V(resizing),
+    V(provisioning), V(rebuilding), V(cloning), V(restoring), V(busy), ...) is refused before any write and left
+    alone, with an error that names the status and says to try again when it is running or offline. Such a job ends
+    running or offline, nothing says which, and a power action is answered "Linode busy.". O(state=restored) refuses
+    none, as the duty to boot an instance back stays (its boot is retried until O(wait_timeout)).
+  - A boot or shutdown under way (V(booting), V(rebooting), V(shutting_down), V(stopped)) is waited for, or its
+    "Linode busy." retried, except by a claim (O(remember=true)), which refuses it unless the instance carries this
+    run's own marker. Someone else is changing the instance's power at that moment, so the status to restore would be
+    a guess, and a rerun a minute later costs nothing.
   - Boots and shutdowns are safe to repeat, so one answered "Linode busy." (another job, such as a capture, runs on the
     instance), not answered at all (connection reset, O(request_timeout)) or answered with a 5xx is sent again on the
     poll schedule until O(wait_timeout); after no answer or a 5xx the instance is read first, and an action that shows
@@ -46,8 +55,9 @@ description:
   - Waits on the instances' own C(status), one request a round for the whole fleet, on the schedule O(poll_interval)
     describes (every 5 s at first), because the power events' estimates are not usable. The events are read only for an
     instance that is neither there nor on its way after a minute, to tell a failed job from a slow one.
-  - One instance that fails (one that does not exist, a refused claim, a marker that could not be written, an action
-    that did not go through, a wait that timed out) never stops the others; the task fails at the end, naming each one.
+  - One instance that fails (one that does not exist, one refused for its status, a refused claim, a marker that could
+    not be written, an action that did not go through, a wait that timed out) never stops the others; the task fails
+    at the end, naming each one.
 author:
   - golden_image.linode maintainers (@golden-image)
 extends_documentation_fragment:
@@ -236,7 +246,9 @@ instances:
           description:
             - The status a O(state=restored) brings it back to, V(running) or V(offline), as found before the task.
             - V(running) if it ran or was booting; else the status its marker records, unless that marker is stale; else
-              V(offline). This is what O(remember=true) writes in its marker (null if the instance does not exist).
+              V(offline) if it was off or shutting down. This is what O(remember=true) writes in its marker.
+            - Null if the instance does not exist, or if it was in a job's status (V(migrating), ...) with no marker,
+              which may end running; it is never recorded as V(offline).
           type: str
           returned: always
           sample: running
@@ -252,6 +264,13 @@ instances:
               leaves off under another run's claim reads C(left offline) and names that run and until when.
           type: str
           returned: when this instance failed
+        refused_status:
+          description:
+            - The status for which this instance was refused before any write (see the description), for example
+              V(migrating); RV(instances.<id>.error) names it too.
+          type: str
+          returned: when the instance was refused for its status
+          sample: migrating
         claimed_by:
           description:
             - The run ID of another run whose claim holds this instance. With O(state=stopped) the instance was refused
@@ -301,6 +320,7 @@ from ansible_collections.golden_image.linode.plugins.module_utils.instances impo
     read_power_marker,
     restore_status,
     set_power_marker,
+    status_refusal,
     tags_with_marker,
 )
 from ansible_collections.golden_image.linode.plugins.module_utils.power import (
@@ -353,6 +373,7 @@ class LinodeInstancePower(LinodeModuleBase):
         self.errors = {}
         self.claimed_by = {}
         self.restore = {}
+        self.refused_status = {}
         self.changed_ids = set()
 
     def run_task(self):
@@ -373,9 +394,24 @@ class LinodeInstancePower(LinodeModuleBase):
         if state == "restored":
             self._restore(verdicts)
         else:
+            self._refuse_unsettled(verdicts, claiming)
             claimed = self._claim(verdicts) if claiming else None
             self._power(state, claimed)
         self._report()
+
+    def _refuse_unsettled(self, verdicts, claiming):
+        """Before any write: refuse an instance in a job's status (migrating, ...), and, for a claim, one whose
+        boot or shutdown is not this run's. Without a claim such a boot or shutdown is waited for or retried."""
+        for linode_id in self.order:
+            instance = self.latest.get(linode_id)
+            verdict = verdicts.get(linode_id)
+            # Another run's live claim explains a boot or shutdown: that refusal, naming the run, comes next.
+            if instance is None or linode_id in self.errors or (verdict is not None and verdict.kind == LIVE):
+                continue
+            reason = status_refusal(instance, self.run_id, settling=not claiming)
+            if reason is not None:
+                self.errors[linode_id] = reason
+                self.refused_status[linode_id] = instance["status"]
 
     def _check_run_options(self):
         run_id = self.params["run_id"]
@@ -421,6 +457,8 @@ class LinodeInstancePower(LinodeModuleBase):
         tags = {}
         for linode_id in self.latest:
             verdict = verdicts.get(linode_id)
+            if linode_id in self.errors:
+                continue
             if verdict is not None and verdict.kind == LIVE:
                 self._refuse(linode_id, verdict.marker.run_id, verdict.until)
             elif verdict is not None and verdict.kind == OWN and verdict.marker.status == self.restore[linode_id]:
@@ -552,6 +590,8 @@ class LinodeInstancePower(LinodeModuleBase):
                 entry["error"] = self.errors[linode_id] = one_line(self.errors[linode_id])
             if linode_id in self.claimed_by:
                 entry["claimed_by"] = self.claimed_by[linode_id]
+            if linode_id in self.refused_status:
+                entry["refused_status"] = self.refused_status[linode_id]
             # Keyed by the id as linode_ids names it; a string, as the keys of a result are once Ansible has it.
             entries[str(linode_id)] = entry
         if self.changed_ids:

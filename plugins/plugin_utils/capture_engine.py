@@ -318,6 +318,15 @@ def _hint(entry):
     return TAKE_OVER_HINT % entry["claimed_by"] if entry.get("claimed_by") is not None else ""
 
 
+def _refused_for_status(outcome, entry):
+    """An instance the power module refused for its status (migrating, ...), before any write: refused, not failed."""
+    if entry.get("refused_status") and entry.get("error"):
+        # Worded as the capture module's preflight words the same refusal.
+        _fail(outcome, REFUSED, "Linode %s (%s) is %s" % (outcome["linode_label"], outcome["linode_id"], entry["error"]))
+        return True
+    return False
+
+
 def _record(state, applies, answer, context):
     stopping = set(to_stop(state))
     entries = _answers_for(answer, "instances", [h for h in applies if state[h]["linode_id"] in stopping], state,
@@ -327,6 +336,8 @@ def _record(state, applies, answer, context):
         if outcome["linode_id"] not in stopping:
             continue
         entry = _power_entry(outcome, entries)
+        if _refused_for_status(outcome, entry):
+            continue
         if "restore_status" in entry and not entry.get("error"):
             outcome["restore_status"] = entry["restore_status"]
         else:
@@ -347,6 +358,8 @@ def _shutdown(state, applies, answer, context):
         tags = (entry.get("instance") or {}).get("tags") or []
         if entry.get("changed"):
             outcome["acted"].append("shutdown")
+        if _refused_for_status(outcome, entry):
+            continue
         # The claim is read again in the instance as the shutdown's wait read it last: a run that
         # wrote its claim late, over ours, captures, and this one not.
         if entry.get("error") or answer.get("msg") and not entry:

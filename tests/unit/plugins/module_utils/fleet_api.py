@@ -1,7 +1,8 @@
 """A small fleet of Linode instances on the tests' fake clock, for the power tests.
 
 Power jobs take time (a shutdown 28 s, a boot 24 s, as recorded) and keep the instance busy
-("Linode busy." to another action meanwhile); tags are replaced by a PUT; boots and shutdowns leave
+("Linode busy." to another action meanwhile), as does a status no job of the fleet drives
+(``migrating``, ...); tags are replaced by a PUT; boots and shutdowns leave
 events; every answer carries a ``Date`` on the fake clock, as the real API's do, so the code under
 test reads the API's time from it. Faults answer a request with a status, raise a connection error
 or a timeout, before or after the request acted; hooks let another actor (a second run, a person)
@@ -167,7 +168,9 @@ class FleetApi(BaseAdapter):
             return 200, dict(instance, tags=list(instance["tags"]))
         if method == "POST" and match.group(2):
             action = match.group(2)
-            if any(job.linode_id == instance["id"] and not job.done for job in self.jobs):
+            # A status no job of this fleet drives (migrating, ...) is a job of Linode's: busy until it ends.
+            if any(job.linode_id == instance["id"] and not job.done for job in self.jobs) or \
+                    instance["status"] not in ("running", "offline"):
                 return 400, {"errors": [{"reason": "Linode busy."}]}
             if (action, instance["status"]) in (("boot", "running"), ("shutdown", "offline")):
                 return 200, {}

@@ -19,6 +19,7 @@ from ansible_collections.golden_image.linode.plugins.module_utils.instances impo
     read_power_marker,
     restore_status,
     set_power_marker,
+    status_refusal,
 )
 from ansible_collections.golden_image.linode.plugins.module_utils.power import (
     FREE,
@@ -98,6 +99,42 @@ def test_a_new_marker_wins_over_the_legacy_tag_on_a_hand_made_tag_list():
 ])
 def test_restore_status(status, marker, expected):
     assert restore_status({"status": status}, marker) == expected
+
+
+# Statuses of jobs of Linode's (``resizing`` is in older API documents, not the spec): they end running or offline.
+JOB_STATUSES = ["migrating", "resizing", "provisioning", "rebuilding", "cloning", "restoring", "busy", "deleting",
+                "billing_suspension", "a-status-of-tomorrow"]
+
+
+@pytest.mark.parametrize("status", JOB_STATUSES)
+def test_a_job_status_is_never_recorded_as_offline_and_only_a_marker_tells(status):
+    assert restore_status({"status": status}) is None
+    assert restore_status({"status": status}, PowerMarker("t", "r1", 1, "running")) == "running"
+    assert restore_status({"status": status}, PowerMarker("t", "r1", 1, "offline")) == "offline"
+
+
+OWN_CLAIM = ["golden_image:me:1700000000:running"]
+OTHERS_CLAIM = ["golden_image:other:1700000000:running"]
+REFUSED = "%s: try again when it is running or offline"
+NOT_OURS = REFUSED + " (a boot or shutdown that is not this run's is under way)"
+
+
+@pytest.mark.parametrize("status,tags,run_id,settling,expected", [
+    ("running", [], None, False, None),
+    ("offline", OTHERS_CLAIM, "me", False, None),
+    # A job of Linode's: refused whatever the marker and the caller.
+    *[(status, tags, "me", settling, REFUSED % status) for status in JOB_STATUSES
+      for tags, settling in (([], False), (OWN_CLAIM, False), (OWN_CLAIM, True))],
+    # A boot or shutdown under way: this run's own (its marker), or one the caller waits for, passes.
+    *[(status, OWN_CLAIM, "me", False, None) for status in ("booting", "rebooting", "shutting_down", "stopped")],
+    *[(status, [], None, True, None) for status in ("booting", "rebooting", "shutting_down", "stopped")],
+    # ... anyone else's is refused.
+    *[(status, tags, run_id, False, NOT_OURS % status) for status in ("booting", "rebooting", "shutting_down")
+      for tags, run_id in (([], "me"), (OTHERS_CLAIM, "me"), (OWN_CLAIM, None), (OWN_CLAIM, "other"),
+                           (["golden_image.linode:restore=running"], "me"))],
+])
+def test_status_refusal(status, tags, run_id, settling, expected):
+    assert status_refusal({"status": status, "tags": tags}, run_id, settling) == expected
 
 
 def test_writing_a_marker_replaces_any_marker_keeps_the_other_tags_and_skips_a_write_that_changes_nothing(fleet):

@@ -326,3 +326,104 @@ def test_an_api_error_body_with_line_breaks_is_one_line_in_the_entry_and_the_mes
     assert "\r" not in error and "\n" not in error
     assert "\r" not in result["msg"] and "\n" not in result["msg"] and "Tags are invalid. See the docs." in result["msg"]
     assert "error" not in result["instances"]["2"]
+
+
+# ---------------------------------------------------------------------------- instances in a transitional status (issue 22)
+
+# Statuses of jobs of Linode's: the fake fleet answers "Linode busy." to any power action on them, as the API does.
+JOB_STATUSES = ["migrating", "resizing", "provisioning", "rebuilding", "cloning", "restoring", "busy"]
+REFUSED = "%s: try again when it is running or offline"
+NOT_OURS = REFUSED + " (a boot or shutdown that is not this run's is under way)"
+
+
+def writes_for(api, linode_id):
+    return [(e["method"], e["path"]) for e in api.log if e["method"] != "GET" and "/instances/%d" % linode_id in e["path"]]
+
+
+@pytest.mark.parametrize("status", JOB_STATUSES)
+@pytest.mark.parametrize("args", [
+    dict(state="stopped", remember=True, run_id="me"),
+    dict(state="stopped", remember=True, run_id="me", _ansible_check_mode=True),
+    dict(state="stopped"),
+    dict(state="running"),
+    dict(state="restarted"),
+], ids=["claim", "claim-check-mode", "stopped", "running", "restarted"])
+def test_an_instance_in_a_jobs_status_is_refused_before_any_write_and_the_others_go_on(api, clock, status, args):
+    api.add(1, "running")
+    api.add(2, status)
+    api.add(3, "offline")
+    result = run_power(api, clock, linode_ids=[1, 2, 3], **args)
+    entries = by_id(result)
+    assert result["failed"] and result["msg"] == "Linode 2: " + REFUSED % status
+    assert entries[2]["error"] == REFUSED % status and entries[2]["refused_status"] == status
+    # Never recorded as offline: it may end running.
+    assert entries[2]["restore_status"] is None and entries[2]["changed"] is False
+    assert writes_for(api, 2) == [] and api.tags(2) == [] and api.instances[2]["status"] == status
+    assert [i for i in (1, 3) if "error" in entries[i] or "refused_status" in entries[i]] == []
+    if args.get("_ansible_check_mode"):
+        assert [e for e in api.log if e["method"] != "GET"] == []
+    elif args["state"] == "stopped":
+        assert [api.instances[i]["status"] for i in (1, 3)] == ["offline", "offline"]
+    else:
+        assert [api.instances[i]["status"] for i in (1, 3)] == ["running", "running"]
+
+
+@pytest.mark.parametrize("action,start,tags,refused", [
+    ("shutdown", "running", [], True),
+    ("boot", "offline", [], True),
+    ("reboot", "running", [], True),
+    # An expired claim of another run may be taken over, but the boot under way is still not this run's.
+    ("shutdown", "running", [marker("other", epoch(-5000))], True),
+    ("boot", "offline", [marker("other", epoch(-5000))], True),
+    # This run's own claim explains it: a rerun of the run finds its own shutdown or boot under way.
+    ("shutdown", "running", [marker("me", epoch(-10))], False),
+    ("boot", "offline", [marker("me", epoch(-10))], False),
+])
+def test_a_claim_refuses_a_boot_or_shutdown_under_way_unless_this_runs_claim_explains_it(api, clock, action, start, tags, refused):
+    api.add(1, start, tags)
+    api.start_job(1, action)
+    status = api.instances[1]["status"]
+    result = run_power(api, clock, linode_ids=[1], state="stopped", remember=True, run_id="me")
+    entry = result["instances"]["1"]
+    if refused:
+        assert result["failed"] and entry["error"] == NOT_OURS % status and entry["refused_status"] == status
+        assert writes_for(api, 1) == [] and api.tags(1) == tags
+    else:
+        assert not result["failed"] and "refused_status" not in entry
+        assert api.instances[1]["status"] == "offline" and api.tags(1) == tags
+        # Its own shutdown is waited for; after its own boot, the shutdown goes through once the boot is done.
+        assert [e["status"] for e in api.requests("PUT")] == []
+        posts = [e["status"] for e in api.requests("POST", "/shutdown$")]
+        assert posts == [] if action == "shutdown" else posts[-1] == 200
+
+
+def test_without_a_claim_a_shutdown_under_way_is_waited_for_and_a_boot_retried_as_before(api, clock):
+    api.add(1, "running")
+    api.add(2, "offline")
+    api.start_job(1, "shutdown")
+    api.start_job(2, "boot")
+    result = run_power(api, clock, linode_ids=[1, 2], state="stopped")
+    assert not result["failed"] and [api.instances[i]["status"] for i in (1, 2)] == ["offline", "offline"]
+    assert writes_for(api, 1) == [] and statuses_of(api, "/2/shutdown$")[0] == 400
+
+
+def statuses_of(api, path):
+    return [e["status"] for e in api.requests("POST", path)]
+
+
+def test_a_restore_never_refuses_and_boots_a_claimed_instance_back_once_its_job_is_over(api, clock):
+    # Captured while offline under this run's claim, then moved by Linode: the boot is retried until it is free.
+    api.add(1, "migrating", [marker("me", epoch(-100))])
+    api.add(2, "migrating")
+
+    def migration_ends(fleet, entry):
+        if len(fleet.requests("POST", "/1/boot$")) == 3:
+            fleet.instances[1]["status"] = "offline"
+
+    api.hooks.append(migration_ends)
+    result = run_power(api, clock, linode_ids=[1, 2], state="restored", run_id="me")
+    assert not result["failed"], result["msg"]
+    assert statuses_of(api, "/1/boot$")[:3] == [400, 400, 400] and api.instances[1]["status"] == "running"
+    assert api.tags(1) == []
+    # No marker: nothing to restore, nothing sent, and no error (it is not this run's to boot).
+    assert writes_for(api, 2) == [] and "error" not in result["instances"]["2"]

@@ -137,3 +137,62 @@ def test_names_that_differ_only_in_part_pass_the_check(api, capsys):
         dict(name="web-10", linode_id=1001, disk_id=2001, label="b")])
     assert list(result["captures"]) == ["web-1", "web-10"]
     assert api.sent != []
+
+
+# ---------------------------------------------------------------------------- instances in a transitional status (issue 22)
+
+MARKED = {"me": ["golden_image:me:1700000000:running"], "other": ["golden_image:other:1700000000:running"], None: []}
+
+
+def web_1(status, marked_by=None):
+    return {"id": 1001, "label": "web-1", "status": status, "region": "us-east", "tags": MARKED[marked_by]}
+
+
+@pytest.mark.parametrize("status,marked_by,run_id,refusal", [
+    ("migrating", None, "me", "migrating: try again when it is running or offline"),
+    ("resizing", "me", "me", "resizing: try again when it is running or offline"),
+    ("restoring", None, None, "restoring: try again when it is running or offline"),
+    ("busy", None, "me", "busy: try again when it is running or offline"),
+    ("shutting_down", None, "me", "shutting_down: try again when it is running or offline (a boot or shutdown that is "
+                                  "not this run's is under way)"),
+    ("booting", "other", "me", "booting: try again when it is running or offline (a boot or shutdown that is not this "
+                               "run's is under way)"),
+    ("rebooting", "me", None, "rebooting: try again when it is running or offline (a boot or shutdown that is not "
+                              "this run's is under way)"),
+])
+def test_a_new_capture_of_an_instance_in_a_transitional_status_is_refused_before_any_write(api, capsys, status, marked_by, run_id, refusal):
+    result = run_capture(capsys, run_id=run_id, known_instances=[web_1(status, marked_by)], captures=[
+        dict(name="web-1", linode_id=1001, disk_id=2001, label="golden-web-1")])
+    entry = result["captures"]["web-1"]
+    assert entry["error"] == "Linode web-1 (1001) is " + refusal
+    assert entry["field"] == "captures[0].linode_id" and result["failed"] is True
+    assert [r.method for r in api.sent if r.method != "GET"] == []
+    assert not any("running, not offline" in w for w in result.get("warnings", []))
+
+
+def test_one_capture_by_label_names_the_option_at_fault(api, capsys):
+    result = run_capture(capsys, linode_label="web-1", disk_id=2001, label="golden-web-1",
+                         known_instances=[web_1("cloning")])
+    assert result["failed"] is True and result["field"] == "linode_label"
+    assert result["msg"] == "Linode web-1 (1001) is cloning: try again when it is running or offline"
+    assert [r.method for r in api.sent if r.method != "GET"] == []
+
+
+@pytest.mark.parametrize("status,marked_by", [("running", None), ("offline", "other"), ("shutting_down", "me"),
+                                              ("booting", "me")])
+def test_a_steady_instance_or_this_runs_own_boot_or_shutdown_passes_the_preflight(api, capsys, status, marked_by):
+    result = run_capture(capsys, _ansible_check_mode=True, run_id="me", known_instances=[web_1(status, marked_by)],
+                         captures=[dict(name="web-1", linode_id=1001, disk_id=2001, label="golden-web-1")])
+    entry = result["captures"]["web-1"]
+    assert "error" not in entry and entry["changed"] is True and entry["source"]["linode_status"] == status
+
+
+def test_an_existing_image_of_a_migrating_instance_is_still_reported_unchanged(api, capsys, monkeypatch):
+    image = {"id": "private/77", "label": "golden-web-1", "status": "available", "created": "2026-01-01T00:00:00",
+             "tags": ["source=linode:1001,disk:2001"], "regions": [{"region": "us-east", "status": "available"}]}
+    monkeypatch.setitem(ROUTES, "/v4/images/private/77", (200, image))
+    result = run_capture(capsys, known_instances=[web_1("migrating")], known_images=[image], captures=[
+        dict(name="web-1", linode_id=1001, disk_id=2001, label="golden-web-1")])
+    entry = result["captures"]["web-1"]
+    assert "error" not in entry and entry["changed"] is False and entry["image"]["id"] == "private/77"
+    assert [r.method for r in api.sent if r.method != "GET"] == []
